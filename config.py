@@ -1,0 +1,25 @@
+"""One settings class for the whole platform (environment variables override defaults)."""
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = f"sqlite:///{ROOT / 'data' / 'app.db'}"
+    question_bank_dir: Path = ROOT / "question_bank"
+    session_hours: int = 12          # signed-in browser session lifetime
+    login_ticket_seconds: int = 60   # one-time ticket exchanged for the session cookie
+    max_failed_logins: int = 5
+    lockout_minutes: int = 15
+    cookie_name: str = "isa_session"
+    default_locale: str = "zh-CN"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,12 @@
+"""SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
+from models.content import Course, Lesson, Question, QuestionVersion
+from models.learning import Attempt, AttemptItem, CourseCompletion, LedgerEntry, LessonProgress
+from models.org import Membership, OrgUnit
+from models.system import AuditLog, Setting, UnitTarget
+from models.user import ROLES, AuthSession, RoleGrant, User
+
+__all__ = [
+    "Attempt", "AttemptItem", "AuditLog", "AuthSession", "Course", "CourseCompletion", "LedgerEntry",
+    "Lesson", "LessonProgress", "Membership", "OrgUnit", "Question", "QuestionVersion", "ROLES",
+    "RoleGrant", "Setting", "UnitTarget", "User",
+]

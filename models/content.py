@@ -1,0 +1,65 @@
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.db import utcnow
+
+
+class Course(SQLModel, table=True):
+    __tablename__ = "course"
+    id: str = Field(primary_key=True, max_length=64)
+    title: str = Field(max_length=200)
+    title_en: Optional[str] = Field(default=None, max_length=200)
+    category: str = Field(max_length=64, index=True)
+    required: bool = False
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    objectives: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    quiz: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+    exam_rule_set: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+    position: int = 0
+    active: bool = True
+    content_hash: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Lesson(SQLModel, table=True):
+    __tablename__ = "lesson"
+    id: str = Field(primary_key=True, max_length=64)
+    course_id: str = Field(foreign_key="course.id", index=True)
+    position: int
+    title: str = Field(max_length=200)
+    body_md: str = Field(sa_column=Column(Text, nullable=False))
+    minutes: int
+    active: bool = True
+
+
+class Question(SQLModel, table=True):
+    """A question's identity; its content lives in immutable versions."""
+    __tablename__ = "question"
+    id: str = Field(primary_key=True, max_length=64)
+    course_id: Optional[str] = Field(default=None, foreign_key="course.id", index=True)
+    current_version: int = 1
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class QuestionVersion(SQLModel, table=True):
+    """Immutable: attempts point at a version, so editing a question never changes a past paper."""
+    __tablename__ = "question_version"
+    __table_args__ = (
+        UniqueConstraint("question_id", "version", name="uq_question_version"),
+        Index("ix_qv_pick", "type", "usage", "difficulty"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    question_id: str = Field(foreign_key="question.id", index=True)
+    version: int
+    type: str = Field(max_length=20)
+    category: str = Field(max_length=200, index=True)
+    difficulty: int = 3
+    usage: str = Field(default="both", max_length=10)
+    points: float = 1.0
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the interchange-format record
+    content_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
