@@ -87,12 +87,13 @@ class Bank:
 
 
 def _yaml(path: Path, errors: list[str]) -> Any:
+    label = "/".join(path.parts[-3:])
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        errors.append(f"{path}: file missing")
+        errors.append(f"{label}: file missing")
     except yaml.YAMLError as exc:
-        errors.append(f"{path}: YAML error: {exc}".replace("\n", " "))
+        errors.append(f"{label}: YAML error: {exc}".replace("\n", " "))
     return None
 
 

@@ -83,6 +83,12 @@ class QuestionIn(BaseModel):
             raise ValueError("category path has an empty segment")
         return "/".join(parts)
 
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags_as_text(cls, v: Any) -> Any:
+        # YAML reads a tag such as 12345 as a number; a tag is always text
+        return [str(x) for x in v] if isinstance(v, list) else v
+
     @model_validator(mode="after")
     def _by_type(self) -> "QuestionIn":
         t = self.type

@@ -14,7 +14,7 @@ ALL = "/"   # the scope path of a grant without a unit: the whole organisation
 @dataclass(frozen=True)
 class Actor:
     """The signed-in user as services see it: id, roles and the subtree paths each role covers."""
-    id: int
+    id: int | None          # None only for the system actor (CLI, first-run set-up)
     username: str
     name: str
     unit_id: int | None
@@ -36,6 +36,11 @@ class Actor:
         if ALL in paths:
             return True
         return unit_path is not None and any(unit_path.startswith(p) for p in paths)
+
+
+def system_actor() -> Actor:
+    """The local operator running cli.py: acts as an unscoped admin, audited with no user id."""
+    return Actor(id=None, username="system", name="system", unit_id=None, scopes={"admin": (ALL,)})
 
 
 def load_actor(session: Session, user_id: int) -> Actor:

@@ -1,0 +1,60 @@
+"""Bulk user import (.xlsx/.csv): every row validated first; nothing is written unless all are valid."""
+import pandas as pd
+import streamlit as st
+
+from services import user_import
+from services.errors import ServiceError
+from ui.guard import guard, show_error
+from ui.i18n import t
+from ui.session import db
+
+actor = guard("admin")
+st.title(t("import.title"))
+st.markdown(t("import.intro"))
+c1, c2 = st.columns(2)
+c1.download_button(t("import.template_xlsx"), user_import.template_xlsx(), "用户导入模板.xlsx",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", icon=":material/download:")
+c2.download_button(t("import.template_csv"), user_import.template_csv(), "用户导入模板.csv", mime="text/csv",
+                   icon=":material/download:")
+
+if done := st.session_state.pop("import_done", None):
+    st.success(t("import.done", n=done["created"], seconds=f"{done['seconds']:.1f}"))
+    if done["password"]:
+        st.warning(t("import.password_once"))
+        st.code(done["password"], language=None)
+
+upload = st.file_uploader(t("import.file"), type=["xlsx", "csv"], key="import_file")
+if upload is None:
+    st.stop()
+data = upload.getvalue()
+try:
+    with db() as s:
+        plan = user_import.plan_import(s, actor, filename=upload.name, data=data)
+except ServiceError as exc:
+    show_error(exc)
+    st.stop()
+
+if plan.errors:
+    st.error(t("import.has_errors", n=len(plan.errors), rows=len({e.row for e in plan.errors})))
+    st.dataframe(pd.DataFrame([{t("import.col.row"): e.row, t("import.col.field"): e.field, t("import.col.value"): e.value,
+                                t("import.col.problem"): t(e.code, **e.params)} for e in plan.errors]),
+                 hide_index=True, use_container_width=True)
+    st.stop()
+
+st.success(t("import.valid", n=len(plan.rows)))
+st.dataframe(pd.DataFrame([{k: (",".join(v) if isinstance(v, list) else v) for k, v in r.items() if k != "password"}
+                           for r in plan.rows[:200]]), hide_index=True, use_container_width=True)
+with st.form("import_confirm"):
+    pw = st.text_input(t("import.initial_password"), type="password", help=t("import.initial_password.help"))
+    if st.form_submit_button(t("import.confirm", n=len(plan.rows)), type="primary"):
+        import time
+        start = time.perf_counter()
+        try:
+            with db() as s:
+                result = user_import.apply_import(s, actor, plan=plan, initial_password=pw or None)
+            st.session_state["import_done"] = {"created": result.created, "password": result.initial_password,
+                                               "seconds": time.perf_counter() - start}
+            del st.session_state["import_file"]
+            st.rerun()
+        except ServiceError as exc:
+            show_error(exc)

@@ -1,0 +1,40 @@
+"""HR: 学时 compliance by department in my scope."""
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from services import reports
+from models.db import utcnow
+from ui.guard import guard
+from ui.i18n import t
+from ui.session import db
+
+actor = guard("hr")
+st.title(t("hr.title"))
+this_year = utcnow().year
+year = st.selectbox(t("hours.year"), [this_year, this_year - 1], key="hr_year")
+with db() as s:
+    df = reports.hours_by_unit(s, actor, year=year)
+if df.empty:
+    st.info(t("hr.none"))
+    st.stop()
+people = int(df["people"].sum())
+reached = int(df["reached"].sum())
+c1, c2, c3, c4 = st.columns(4)
+c1.metric(t("hr.people"), people)
+c2.metric(t("hr.avg_hours"), f"{df['hours'].sum() / people:.1f}")
+c3.metric(t("hr.reached"), reached)
+c4.metric(t("hr.rate"), f"{100 * reached / people:.1f}%")
+
+chart_df = df.assign(rate_pct=(df["rate"] * 100).round(1))
+chart = alt.Chart(chart_df).mark_bar().encode(
+    x=alt.X("rate_pct:Q", title=t("hr.rate") + " %", scale=alt.Scale(domain=[0, 100])),
+    y=alt.Y("unit:N", sort="x", title=None),
+    color=alt.condition(alt.datum.rate_pct < 60, alt.value("#d9534f"), alt.value("#2e7d32")),
+    tooltip=[alt.Tooltip("unit:N", title=t("field.unit")), alt.Tooltip("people:Q", title=t("hr.people")),
+             alt.Tooltip("avg_hours:Q", title=t("hr.avg_hours")), alt.Tooltip("rate_pct:Q", title=t("hr.rate"))])
+st.altair_chart(chart.properties(height=max(200, 18 * len(chart_df))), use_container_width=True)
+view = pd.DataFrame({t("field.unit"): df["unit"], t("hr.parent"): df["parent"], t("hr.people"): df["people"],
+                     t("hr.hours"): df["hours"], t("hr.avg_hours"): df["avg_hours"], t("hours.target"): df["target"],
+                     t("hr.reached"): df["reached"], t("hr.rate"): (df["rate"] * 100).round(1)})
+st.dataframe(view, hide_index=True, use_container_width=True)

@@ -1,0 +1,44 @@
+"""Learner home: what to do next."""
+import streamlit as st
+
+from services import learning, ledger
+from ui.fmt import hours
+from ui.guard import guard
+from ui.i18n import t
+from ui.session import db
+from ui.widgets import course_title, open_course
+
+actor = guard("learner")
+with db() as s:
+    summary = ledger.my_summary(s, actor)
+    steps = learning.next_steps(s, actor)
+
+st.title(t("home.title", name=actor.name))
+c1, c2, c3 = st.columns(3)
+c1.metric(t("hours.this_year", year=summary.year), hours(summary.total), help=t("hours.total.help"))
+c2.metric(t("hours.target"), hours(summary.target))
+c3.metric(t("hours.remaining"), hours(max(0.0, summary.target - summary.total)))
+st.progress(summary.percent / 100, text=t("hours.progress", percent=f"{summary.percent:.0f}"))
+
+left, right = st.columns(2)
+with left:
+    st.subheader(t("home.continue"))
+    if steps.continue_lesson:
+        course_id, lesson_id, label = steps.continue_lesson
+        st.write(label)
+        if st.button(t("home.continue_button"), type="primary", icon=":material/play_arrow:", key="home_continue"):
+            open_course(course_id, lesson_id)
+    else:
+        st.caption(t("home.nothing_started"))
+        if st.button(t("home.browse"), key="home_browse"):
+            st.switch_page("pages/learner/catalogue.py")
+with right:
+    st.subheader(t("home.required_open", n=len(steps.required_open)))
+    if not steps.required_open:
+        st.success(t("home.required_all_done"))
+    for card in steps.required_open:
+        with st.container(border=True):
+            st.markdown(f"**{course_title(card)}**")
+            st.progress(card.progress, text=t("catalogue.lessons_done", done=card.lessons_done, total=card.lessons_total))
+            if st.button(t("catalogue.open"), key=f"home_open_{card.id}"):
+                open_course(card.id)

@@ -1,0 +1,78 @@
+"""Scoring one response against a question record (interchange format). Moodle semantics:
+fractions add up, and a score never goes below 0 or above the item's points."""
+from __future__ import annotations
+
+import fnmatch
+import unicodedata
+from typing import Any
+
+
+def _norm(s: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", str(s)).strip().lower().split())
+
+
+def fraction(record: dict[str, Any], response: Any) -> float | None:
+    """Fraction 0..1 earned by `response`; None when it needs a human (essay)."""
+    t = record["type"]
+    if t == "essay":
+        return None
+    if response is None or response == "" or response == []:
+        return 0.0
+    if t == "single_choice":
+        opts = record["options"]
+        return max(0.0, opts[int(response)]["fraction"]) if 0 <= int(response) < len(opts) else 0.0
+    if t == "multiple_choice":
+        opts = record["options"]
+        total = sum(opts[i]["fraction"] for i in {int(i) for i in response} if 0 <= i < len(opts))
+        return min(1.0, max(0.0, total))
+    if t == "true_false":
+        return 1.0 if bool(response) == bool(record["answer"]) else 0.0
+    if t == "fill_blank":
+        given = _norm(response)
+        best = 0.0
+        for a in record["answers"]:
+            pattern = _norm(a["text"])
+            if given == pattern or ("*" in pattern and fnmatch.fnmatchcase(given, pattern)):
+                best = max(best, a["fraction"])
+        return min(1.0, max(0.0, best))
+    if t == "numerical":
+        try:
+            x = float(str(response).strip().replace(",", ""))
+        except ValueError:
+            return 0.0
+        best = 0.0
+        for a in record["answers"]:
+            if abs(x - a["value"]) <= a.get("tolerance", 0) + 1e-12:
+                best = max(best, a["fraction"])
+        return min(1.0, max(0.0, best))
+    if t == "matching":
+        real = [p for p in record["pairs"] if p["left"].strip()]
+        if not isinstance(response, dict):
+            return 0.0
+        right = sum(1 for p in real if response.get(p["left"]) == p["right"])
+        return right / len(real)
+    raise ValueError(f"unknown question type {t}")
+
+
+def score(record: dict[str, Any], response: Any, points: float) -> float | None:
+    f = fraction(record, response)
+    return None if f is None else round(min(points, max(0.0, f * points)), 4)
+
+
+def correct_response(record: dict[str, Any]) -> Any:
+    """The keyed answer, for review pages after the review policy allows it."""
+    t = record["type"]
+    if t == "single_choice":
+        return next(i for i, o in enumerate(record["options"]) if o["fraction"] >= 1.0)
+    if t == "multiple_choice":
+        return [i for i, o in enumerate(record["options"]) if o["fraction"] > 0]
+    if t == "true_false":
+        return record["answer"]
+    if t == "fill_blank":
+        return next(a["text"] for a in record["answers"] if a["fraction"] >= 1.0)
+    if t == "numerical":
+        a = next(a for a in record["answers"] if a["fraction"] >= 1.0)
+        return a["value"]
+    if t == "matching":
+        return {p["left"]: p["right"] for p in record["pairs"] if p["left"].strip()}
+    return None

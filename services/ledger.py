@@ -1,0 +1,93 @@
+"""The 学时 ledger: append-only rows, each with a reason; totals are SUMs, never counters."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from models import Course, LedgerEntry, User
+from models.db import utcnow
+from services import audit
+from services.errors import ValidationFailed
+from services.permissions import Actor, require_admin
+from services.settings import target_for_unit
+
+
+def credit(session: Session, *, user_id: int, hours: float, source_type: str, source_id: str,
+           reason: str, course_id: str | None = None, created_by: int | None = None) -> bool:
+    """Append one entry unless this source was credited already (unique key). Returns True if added."""
+    exists = session.exec(select(LedgerEntry.id).where(LedgerEntry.user_id == user_id,
+                                                       LedgerEntry.source_type == source_type,
+                                                       LedgerEntry.source_id == source_id)).first()
+    if exists is not None:
+        return False
+    now = utcnow()
+    try:
+        with session.begin_nested():
+            session.add(LedgerEntry(user_id=user_id, year=now.year, hours=round(hours, 2), source_type=source_type,
+                                    source_id=source_id, course_id=course_id, reason=reason, created_at=now,
+                                    created_by=created_by))
+    except IntegrityError:   # a concurrent credit of the same source won the race
+        return False
+    return True
+
+
+def adjust(session: Session, actor: Actor, *, user_id: int, hours: float, reason: str) -> None:
+    """An admin correction: a new signed row with the admin's reason (the ledger is never edited)."""
+    require_admin(actor)
+    if not reason.strip():
+        raise ValidationFailed("error.reason_required")
+    if hours == 0 or abs(hours) > 100:
+        raise ValidationFailed("error.adjust_range")
+    n = session.exec(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.user_id == user_id)).one()
+    credit(session, user_id=user_id, hours=hours, source_type="adjustment", source_id=f"adj-{n + 1}-{utcnow():%Y%m%d%H%M%S}",
+           reason=reason.strip(), created_by=actor.id)
+    audit.record(session, actor.id, "ledger.adjust", user_id=user_id, hours=hours, reason=reason.strip())
+    session.commit()
+
+
+@dataclass
+class HoursSummary:
+    year: int
+    total: float
+    target: float
+    required_total: float
+    elective_total: float
+
+    @property
+    def percent(self) -> float:
+        return min(100.0, 100 * self.total / self.target) if self.target else 100.0
+
+
+def my_summary(session: Session, actor: Actor, *, year: int | None = None) -> HoursSummary:
+    year = year or utcnow().year
+    rows = session.exec(
+        select(Course.required, func.sum(LedgerEntry.hours))
+        .join(Course, Course.id == LedgerEntry.course_id, isouter=True)
+        .where(LedgerEntry.user_id == actor.id, LedgerEntry.year == year)
+        .group_by(Course.required)
+    ).all()
+    req = sum(h or 0 for r, h in rows if r)
+    other = sum(h or 0 for r, h in rows if not r)
+    user = session.get(User, actor.id)
+    return HoursSummary(year=year, total=round(req + other, 2), target=target_for_unit(session, user.unit_id),
+                        required_total=round(req, 2), elective_total=round(other, 2))
+
+
+def my_entries(session: Session, actor: Actor, *, year: int | None = None) -> pd.DataFrame:
+    """Every ledger row of the acting user (a learner sees only their own ledger)."""
+    q = (select(LedgerEntry.created_at, LedgerEntry.hours, LedgerEntry.source_type, LedgerEntry.reason,
+                Course.title.label("course"))
+         .join(Course, Course.id == LedgerEntry.course_id, isouter=True)
+         .where(LedgerEntry.user_id == actor.id))
+    if year:
+        q = q.where(LedgerEntry.year == year)
+    rows = session.exec(q.order_by(col(LedgerEntry.created_at).desc())).all()
+    return pd.DataFrame(rows, columns=["created_at", "hours", "source_type", "reason", "course"])
+
+
+def my_years(session: Session, actor: Actor) -> list[int]:
+    years = session.exec(select(LedgerEntry.year).where(LedgerEntry.user_id == actor.id).distinct()).all()
+    return sorted(set(years) | {utcnow().year}, reverse=True)

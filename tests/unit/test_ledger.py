@@ -1,0 +1,166 @@
+import pytest
+from sqlmodel import func, select
+
+from models import Course, CourseCompletion, LedgerEntry, Lesson
+from services import learning, ledger, settings
+from services.errors import ValidationFailed
+from services.grading import correct_response
+from services.permissions import system_actor
+
+
+@pytest.mark.parametrize("minutes,expected", [(5, 0.25), (14, 0.25), (15, 0.5), (29, 0.5), (30, 1.0), (240, 1.0)])
+def test_default_credit_rule_by_minutes(minutes, expected):
+    assert settings.CreditRule().course_hours(minutes) == expected
+
+
+def _finish_lessons(session, actor, course_id):
+    lessons = session.exec(select(Lesson).where(Lesson.course_id == course_id, Lesson.active)).all()
+    results = [learning.complete_lesson(session, actor, lesson_id=ls.id) for ls in lessons]
+    return lessons, results
+
+
+def _answer_all(session, actor, attempt_id, right: bool):
+    from models import AttemptItem, QuestionVersion
+    for item in learning.quiz_view(session, actor, attempt_id=attempt_id).items:
+        v = session.get(QuestionVersion, session.get(AttemptItem, item.item_id).question_version_id)
+        learning.save_answer(session, actor, item_id=item.item_id, response=correct_response(v.data) if right else None)
+
+
+def test_hours_are_credited_once_when_lessons_and_quiz_are_done(session, make_user):
+    actor = make_user("learner")
+    course = session.get(Course, "sec")
+    lessons, results = _finish_lessons(session, actor, "sec")
+    assert not any(results), "with a quiz, lessons alone do not complete the course"
+    assert ledger.my_summary(session, actor).total == 0
+    # a failed quiz does not complete it either
+    attempt = learning.start_quiz(session, actor, course_id="sec")
+    _answer_all(session, actor, attempt, right=False)
+    view = learning.submit_quiz(session, actor, attempt_id=attempt)
+    assert view.passed is False and view.score == 0
+    assert ledger.my_summary(session, actor).total == 0
+    # pass on the second attempt
+    attempt2 = learning.start_quiz(session, actor, course_id="sec")
+    assert attempt2 != attempt
+    _answer_all(session, actor, attempt2, right=True)
+    view = learning.submit_quiz(session, actor, attempt_id=attempt2)
+    assert view.passed and view.score == view.max_score
+    minutes = sum(ls.minutes for ls in lessons)
+    rule = settings.CreditRule()
+    expected = rule.course_hours(minutes) + rule.quiz_bonus
+    summary = ledger.my_summary(session, actor)
+    assert summary.total == expected
+    assert summary.required_total == expected if course.required else summary.elective_total == expected
+    entries = ledger.my_entries(session, actor)
+    assert sorted(entries["source_type"]) == ["course", "quiz"]
+    assert all(entries["reason"].str.contains(course.title))
+    # submitting again, re-completing lessons or passing again credits nothing more
+    learning.submit_quiz(session, actor, attempt_id=attempt2)
+    _finish_lessons(session, actor, "sec")
+    assert learning.maybe_complete_course(session, actor, course_id="sec") is False
+    assert ledger.my_summary(session, actor).total == expected
+    assert session.exec(select(func.count()).select_from(CourseCompletion).where(
+        CourseCompletion.user_id == actor.id)).one() == 1
+
+
+def test_ledger_is_unique_per_source_and_adjustments_are_new_rows(session, make_user):
+    actor, admin = make_user("learner"), make_user("admin")
+    assert ledger.credit(session, user_id=actor.id, hours=1, source_type="exam", source_id="e1", reason="考试通过")
+    assert not ledger.credit(session, user_id=actor.id, hours=1, source_type="exam", source_id="e1", reason="again")
+    session.commit()
+    ledger.adjust(session, admin, user_id=actor.id, hours=-0.5, reason="重复计入更正")
+    with pytest.raises(ValidationFailed):
+        ledger.adjust(session, admin, user_id=actor.id, hours=2, reason=" ")
+    rows = session.exec(select(LedgerEntry).where(LedgerEntry.user_id == actor.id)).all()
+    assert sorted(r.hours for r in rows) == [-0.5, 1]
+    assert ledger.my_summary(session, actor).total == 0.5
+
+
+def test_targets_default_and_per_unit(session, make_user, tree):
+    admin = make_user("admin")
+    learner = make_user("learner", unit="village")
+    other = make_user("learner", unit="dept")
+    assert ledger.my_summary(session, learner).target == settings.default_target(session)
+    settings.set_unit_target(session, admin, unit_id=tree["district"], hours=60)
+    try:
+        assert ledger.my_summary(session, learner).target == 60      # inherited from the district
+        assert ledger.my_summary(session, other).target == settings.default_target(session)
+        settings.set_unit_target(session, admin, unit_id=tree["village"], hours=40)
+        assert ledger.my_summary(session, learner).target == 40      # nearest ancestor-or-self wins
+        with pytest.raises(ValidationFailed):
+            settings.set_unit_target(session, admin, unit_id=tree["village"], hours=0)
+    finally:
+        settings.set_unit_target(session, admin, unit_id=tree["district"], hours=None)
+        settings.set_unit_target(session, admin, unit_id=tree["village"], hours=None)
+
+
+def test_changed_credit_rule_applies_to_new_completions(session, make_user):
+    admin, actor = make_user("admin"), make_user("learner")
+    old = settings.credit_rule(session)
+    settings.set_credit_rule(session, admin, rule=settings.CreditRule(long_minutes=600, long_hours=3, mid_minutes=10,
+                                                                      mid_hours=2, short_hours=0.1, quiz_bonus=1))
+    try:
+        course = session.get(Course, "sec")
+        lessons, _ = _finish_lessons(session, actor, "sec")
+        attempt = learning.start_quiz(session, actor, course_id="sec")
+        _answer_all(session, actor, attempt, right=True)
+        learning.submit_quiz(session, actor, attempt_id=attempt)
+        assert ledger.my_summary(session, actor).total == 2 + 1
+    finally:
+        settings.set_credit_rule(session, admin, rule=old)
+    with pytest.raises(Exception):
+        settings.CreditRule(long_minutes=10, mid_minutes=20)
+
+
+def test_catalogue_progress_and_next_steps(session, make_user):
+    actor = make_user("learner")
+    cards = learning.catalogue(session, actor)
+    assert len(cards) >= 10
+    assert all(c.lessons_total >= 4 and c.credit_hours > 0 for c in cards)
+    first = next(c for c in cards if c.required)
+    lesson = session.exec(select(Lesson).where(Lesson.course_id == first.id).order_by(Lesson.position)).first()
+    learning.complete_lesson(session, actor, lesson_id=lesson.id)
+    card = next(c for c in learning.catalogue(session, actor) if c.id == first.id)
+    assert card.lessons_done == 1 and card.status == "in_progress"
+    steps = learning.next_steps(session, actor)
+    assert steps.continue_lesson[0] == first.id
+    assert any(c.id == first.id for c in steps.required_open)
+    assert learning.catalogue(session, actor, text="网络安全") and not learning.catalogue(session, actor, text="zzzqqq")
+    assert all(c.required for c in learning.catalogue(session, actor, required=True))
+
+
+def test_study_time_is_recorded_with_a_cap(session, make_user):
+    from datetime import timedelta
+    from models import LessonProgress
+    actor = make_user("learner")
+    lesson = session.exec(select(Lesson).where(Lesson.course_id == "egov")).first()
+    p = learning.record_study(session, actor, lesson_id=lesson.id)
+    p.last_seen_at -= timedelta(minutes=7)
+    session.add(p)
+    session.commit()
+    p = learning.record_study(session, actor, lesson_id=lesson.id)
+    assert 415 <= p.seconds_spent <= 430
+    p.last_seen_at -= timedelta(hours=5)            # walked away: counts at most 30 minutes
+    session.add(p)
+    session.commit()
+    p = learning.record_study(session, actor, lesson_id=lesson.id)
+    assert p.seconds_spent <= 420 + learning.MAX_INTERVAL_SECONDS + 10
+    assert session.get(LessonProgress, p.id).completed_at is None
+
+
+def test_quiz_keys_stay_hidden_until_submitted(session, make_user):
+    actor = make_user("learner")
+    attempt = learning.start_quiz(session, actor, course_id="egov")
+    assert learning.start_quiz(session, actor, course_id="egov") == attempt   # resume, same paper
+    view = learning.quiz_view(session, actor, attempt_id=attempt)
+    for item in view.items:
+        assert item.key is None and item.explanation is None and item.score is None
+        assert "answer" not in item.question and "answers" not in item.question and "pairs" not in item.question
+        for opt in item.question.get("options", []):
+            assert isinstance(opt[1], str)     # (index, text) only: no fraction, no feedback
+    learning.save_answer(session, actor, item_id=view.items[0].item_id, response="x")
+    again = learning.quiz_view(session, actor, attempt_id=attempt)
+    assert again.items[0].response == "x"           # saved at once, returned on resume
+    done = learning.submit_quiz(session, actor, attempt_id=attempt)
+    assert all(i.key is not None for i in done.items)
+    with pytest.raises(ValidationFailed):
+        learning.save_answer(session, actor, item_id=view.items[0].item_id, response=1)

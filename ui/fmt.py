@@ -1,0 +1,25 @@
+"""Formatting for display: times in the city's zone (stored as naive UTC), hours, percentages."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+
+LOCAL_TZ = timezone(timedelta(hours=8))   # Asia/Shanghai, no DST
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ).strftime(fmt)
+
+
+def hours(value: float) -> str:
+    return f"{value:g}"
+
+
+def duration(seconds: int) -> str:
+    m = int(seconds) // 60
+    return f"{m // 60}h {m % 60:02d}m" if m >= 60 else f"{m} min"

@@ -1,0 +1,84 @@
+"""Rendering questions for answering and for review. Every answer change is saved at once."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import streamlit as st
+
+from ui.i18n import t
+
+SaveFn = Callable[[int, Any], None]
+
+
+def _save_from(key: str, item_id: int, save: SaveFn, convert=lambda v: v) -> None:
+    save(item_id, convert(st.session_state.get(key)))
+
+
+def answer_widget(prefix: str, item, save: SaveFn, disabled: bool = False) -> None:
+    """One question as input widgets; `item` is a QuizItemView (question = learner view, response = saved)."""
+    q, resp, key = item.question, item.response, f"{prefix}_{item.item_id}"
+    st.markdown(f"**{item.position}.** " + t(f"qtype.{q['type']}") + f" · {item.points:g} " + t("quiz.points"))
+    st.markdown(q["text"])
+    if q["type"] == "single_choice":
+        ids = [i for i, _ in q["options"]]
+        labels = dict(q["options"])
+        st.radio(t("quiz.choose_one"), ids, format_func=labels.get, index=ids.index(resp) if resp in ids else None,
+                 key=key, on_change=_save_from, args=(key, item.item_id, save), disabled=disabled,
+                 label_visibility="collapsed")
+    elif q["type"] == "multiple_choice":
+        chosen = set(resp or [])
+        keys = [f"{key}_{i}" for i, _ in q["options"]]
+
+        def _save_multi() -> None:
+            save(item.item_id, [i for (i, _), k in zip(q["options"], keys) if st.session_state.get(k)])
+        for (i, text), k in zip(q["options"], keys):
+            st.checkbox(text, value=i in chosen, key=k, on_change=_save_multi, disabled=disabled)
+    elif q["type"] == "true_false":
+        st.radio(t("quiz.true_false"), [True, False], format_func=lambda v: t("quiz.true") if v else t("quiz.false"),
+                 index=None if resp is None else (0 if resp else 1), key=key, horizontal=True,
+                 on_change=_save_from, args=(key, item.item_id, save), disabled=disabled, label_visibility="collapsed")
+    elif q["type"] in ("fill_blank", "numerical"):
+        st.text_input(t("quiz.your_answer"), value=resp or "", key=key, on_change=_save_from,
+                      args=(key, item.item_id, save), disabled=disabled)
+    elif q["type"] == "matching":
+        current = dict(resp or {})
+        rights = [""] + sorted(set(q["rights"]))
+
+        def _save_match() -> None:
+            save(item.item_id, {left: st.session_state.get(f"{key}_{n}") or "" for n, left in enumerate(q["lefts"])})
+        for n, left in enumerate(q["lefts"]):
+            val = current.get(left, "")
+            st.selectbox(left, rights, index=rights.index(val) if val in rights else 0, key=f"{key}_{n}",
+                         format_func=lambda r: r or t("quiz.pick"), on_change=_save_match, disabled=disabled)
+    elif q["type"] == "essay":
+        st.text_area(t("quiz.your_answer"), value=resp or "", key=key, on_change=_save_from,
+                     args=(key, item.item_id, save), disabled=disabled, height=200)
+
+
+def review_block(item) -> None:
+    """After the review policy allows it: the learner's answer, the key and the explanation."""
+    q = item.question
+    ok = item.score is not None and item.score >= item.points - 1e-9
+    icon = ":material/check_circle:" if ok else ":material/cancel:"
+    with st.container(border=True):
+        st.markdown(f"{icon} **{item.position}.** {q['text']}")
+        st.caption(t("quiz.score_line", score=f"{(item.score or 0):g}", points=f"{item.points:g}"))
+        st.markdown(t("quiz.your_answer") + ": " + _describe(q, item.response))
+        st.markdown(t("quiz.correct_answer") + ": " + _describe(q, item.key))
+        if item.explanation:
+            st.info(item.explanation)
+
+
+def _describe(q: dict, value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if q["type"] == "single_choice":
+        return dict(q["options"]).get(value, "—")
+    if q["type"] == "multiple_choice":
+        labels = dict(q["options"])
+        return "；".join(labels.get(i, "?") for i in value)
+    if q["type"] == "true_false":
+        return t("quiz.true") if value else t("quiz.false")
+    if q["type"] == "matching":
+        return "；".join(f"{k} → {v or '—'}" for k, v in value.items())
+    return str(value)
