@@ -15,8 +15,8 @@ from config import get_settings
 
 
 def utcnow() -> datetime:
-    """Naive UTC timestamps everywhere: identical behaviour on SQLite and PostgreSQL."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    """Aware UTC: SQLModel's UTCDateTime stores UTC and returns aware values on SQLite and PostgreSQL."""
+    return datetime.now(timezone.utc)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

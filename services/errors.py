@@ -5,7 +5,7 @@ from typing import Any
 class ServiceError(Exception):
     code = "error.generic"
 
-    def __init__(self, code: str | None = None, **params: Any):
+    def __init__(self, code: str | None = None, /, **params: Any):   # positional-only: "code" may be a param
         self.code = code or self.code
         self.params = params
         super().__init__(f"{self.code} {params}" if params else self.code)

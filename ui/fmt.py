@@ -1,4 +1,4 @@
-"""Formatting for display: times in the city's zone (stored as naive UTC), hours, percentages."""
+"""Formatting for display: times in the city's zone (stored in UTC), hours, durations."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -13,7 +13,9 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ).strftime(fmt)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(LOCAL_TZ).strftime(fmt)
 
 
 def hours(value: float) -> str:

@@ -31,7 +31,7 @@ def test_every_literal_key_used_in_code_exists():
     missing = set()
     for path in _code_files():
         src = path.read_text(encoding="utf-8")
-        for key in re.findall(r'\bt\(\s*"([a-z_][a-z0-9_.]*)"', src):
+        for key in re.findall(r'\bt\(\s*"([a-z_][a-z0-9_.]*[a-z0-9_])"', src):
             if key not in zh:
                 missing.add((path.name, key))
         for key in re.findall(r'"(error\.[a-z_]+)"', src):
