@@ -11,8 +11,30 @@ def _norm(s: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", str(s)).strip().lower().split())
 
 
+def valid_response(record: dict[str, Any], response: Any) -> bool:
+    """Does a response have the shape its question type expects? (Saved answers are checked first.)"""
+    if response is None:
+        return True
+    t = record["type"]
+    if t == "single_choice":
+        return isinstance(response, int) and not isinstance(response, bool) and 0 <= response < len(record["options"])
+    if t == "multiple_choice":
+        return isinstance(response, list) and all(isinstance(i, int) and 0 <= i < len(record["options"]) for i in response)
+    if t == "true_false":
+        return isinstance(response, bool)
+    if t == "numerical" and isinstance(response, (int, float)) and not isinstance(response, bool):
+        return True
+    if t in ("fill_blank", "numerical", "essay"):
+        return isinstance(response, str) and len(response) <= 20_000
+    if t == "matching":
+        return isinstance(response, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in response.items())
+    return False
+
+
 def fraction(record: dict[str, Any], response: Any) -> float | None:
-    """Fraction 0..1 earned by `response`; None when it needs a human (essay)."""
+    """Fraction 0..1 earned by `response`; None when it needs a human (essay). Malformed responses earn 0."""
+    if record["type"] != "essay" and not valid_response(record, response):
+        return 0.0
     t = record["type"]
     if t == "essay":
         return None

@@ -13,7 +13,7 @@ from models.db import utcnow
 from services import ledger
 from services.content import DrawRule
 from services.errors import NotFound, PermissionDenied, ValidationFailed
-from services.grading import correct_response, score
+from services.grading import correct_response, score, valid_response
 from services.permissions import Actor, require_role
 from services.settings import credit_rule
 
@@ -342,6 +342,9 @@ def save_answer(session: Session, actor: Actor, *, item_id: int, response: Any) 
     attempt = _own_attempt(session, actor, item.attempt_id)
     if attempt.status != "in_progress":
         raise ValidationFailed("error.attempt_closed")
+    version = session.get(QuestionVersion, item.question_version_id)
+    if not valid_response(version.data, response):
+        raise ValidationFailed("error.bad_response")
     item.response, item.saved_at = response, utcnow()
     session.add(item)
     session.commit()

@@ -157,9 +157,15 @@ def test_quiz_keys_stay_hidden_until_submitted(session, make_user):
         assert "answer" not in item.question and "answers" not in item.question and "pairs" not in item.question
         for opt in item.question.get("options", []):
             assert isinstance(opt[1], str)     # (index, text) only: no fraction, no feedback
-    learning.save_answer(session, actor, item_id=view.items[0].item_id, response="x")
+    first = view.items[0]
+    good = {"single_choice": first.question.get("options", [[0]])[0][0], "multiple_choice": [0], "true_false": True,
+            "fill_blank": "x", "numerical": "1", "matching": {}}[first.question["type"]]
+    with pytest.raises(ValidationFailed):
+        learning.save_answer(session, actor, item_id=first.item_id, response={"evil": [1, 2]}
+                             if first.question["type"] != "matching" else 5)
+    learning.save_answer(session, actor, item_id=first.item_id, response=good)
     again = learning.quiz_view(session, actor, attempt_id=attempt)
-    assert again.items[0].response == "x"           # saved at once, returned on resume
+    assert again.items[0].response == good           # saved at once, returned on resume
     done = learning.submit_quiz(session, actor, attempt_id=attempt)
     assert all(i.key is not None for i in done.items)
     with pytest.raises(ValidationFailed):
