@@ -33,7 +33,7 @@ else:
         pages = [page("pages/account/profile.py", "profile", ":material/lock_reset:", default=True)]
     else:
         plan: list[tuple[str, str, str, str]] = []   # (section, script, key, icon)
-        if actor.has("learner"):
+        if actor.has("learner") or actor.has("admin"):
             plan += [("learn", "pages/learner/home.py", "home", ":material/home:"),
                      ("learn", "pages/learner/catalogue.py", "catalogue", ":material/library_books:"),
                      ("learn", "pages/learner/course.py", "course", ":material/menu_book:"),

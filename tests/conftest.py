@@ -59,6 +59,15 @@ def tree(database):
 @pytest.fixture
 def make_user(database, tree):
     """make_user("learner", ("hr", "district")) -> Actor; scoped roles name a key of `tree`."""
+    return _make_user_factory(tree)
+
+
+@pytest.fixture(scope="module")
+def make_user_module(database, tree):
+    return _make_user_factory(tree)
+
+
+def _make_user_factory(tree):
     def _make(*roles, unit: str = "village", password: str = "Passw0rd!x", must_change: bool = False):
         grants = []
         for r in roles or ("learner",):

@@ -49,9 +49,10 @@ def current_actor() -> Actor | None:
 
 def _cookie() -> str | None:
     try:
-        return st.context.cookies.get(get_settings().cookie_name)
+        value = st.context.cookies.get(get_settings().cookie_name)
     except Exception:   # no browser context (AppTest)
         return None
+    return value if isinstance(value, str) and value else None
 
 
 def _go(url: str) -> None:

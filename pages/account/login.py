@@ -15,7 +15,7 @@ with mid:
     with st.form("login_form"):
         username = st.text_input(t("field.username"), key="login_username")
         password = st.text_input(t("field.password"), type="password", key="login_password")
-        submitted = st.form_submit_button(t("auth.sign_in"), type="primary", use_container_width=True)
+        submitted = st.form_submit_button(t("auth.sign_in"), type="primary", width="stretch")
     if submitted:
         try:
             with db() as s:

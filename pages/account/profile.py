@@ -11,6 +11,8 @@ from ui.i18n import t
 from ui.session import db
 
 actor = guard()
+if st.session_state.pop("profile_go_home", False) and actor.has("learner"):
+    st.switch_page("pages/learner/home.py")   # the forced change is done: on to the learner's home
 with db() as s:
     me = user_service.get_user(s, actor.id)
     unit_labels = org_unit_labels(s)
@@ -40,6 +42,7 @@ if ok:
             with db() as s:
                 auth.change_password(s, actor, current=current, new=new1)
             st.session_state["profile_flash"] = t("profile.password_changed")
+            st.session_state["profile_go_home"] = me.must_change_password
             st.rerun()
         except ServiceError as exc:
             show_error(exc)

@@ -51,7 +51,7 @@ else:
                 for u, r, p in demo.accounts]
         rows.append({t("field.username"): f"wh00001 … wh{demo.learners:05d}", t("field.role"): t("role.learner"),
                      t("field.password"): demo.learner_password})
-        st.dataframe(rows, hide_index=True, use_container_width=True)
+        st.dataframe(rows, hide_index=True, width="stretch")
         st.caption(t("setup.demo_summary", units=demo.units, learners=demo.learners))
     if st.button(t("setup.continue"), type="primary"):
         uid = res["admin_id"]

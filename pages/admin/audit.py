@@ -18,4 +18,4 @@ with db() as s:
     rows = audit.recent(s, actor, action_prefix=prefix)
 st.dataframe(pd.DataFrame([{t("field.time"): local_time(at), t("audit.actor"): who or "system", t("audit.action"): action,
                             t("audit.detail"): json.dumps(detail, ensure_ascii=False, default=str)}
-                           for at, who, action, detail in rows]), hide_index=True, use_container_width=True)
+                           for at, who, action, detail in rows]), hide_index=True, width="stretch")

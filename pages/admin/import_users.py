@@ -38,12 +38,12 @@ if plan.errors:
     st.error(t("import.has_errors", n=len(plan.errors), rows=len({e.row for e in plan.errors})))
     st.dataframe(pd.DataFrame([{t("import.col.row"): e.row, t("import.col.field"): e.field, t("import.col.value"): e.value,
                                 t("import.col.problem"): t(e.code, **e.params)} for e in plan.errors]),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
     st.stop()
 
 st.success(t("import.valid", n=len(plan.rows)))
 st.dataframe(pd.DataFrame([{k: (",".join(v) if isinstance(v, list) else v) for k, v in r.items() if k != "password"}
-                           for r in plan.rows[:200]]), hide_index=True, use_container_width=True)
+                           for r in plan.rows[:200]]), hide_index=True, width="stretch")
 with st.form("import_confirm"):
     pw = st.text_input(t("import.initial_password"), type="password", help=t("import.initial_password.help"))
     if st.form_submit_button(t("import.confirm", n=len(plan.rows)), type="primary"):

@@ -27,11 +27,11 @@ with tree_col:
         t("org.col.name"): "\u3000" * u.depth + ("└ " if u.depth else "") + u.name,
         t("org.col.code"): u.code, t("org.col.kind"): t(f"unit.{u.kind}"), t("org.col.members"): u.members,
     } for u in units if not filt or filt in u.name or filt.lower() in u.code.lower()])
-    st.dataframe(view, hide_index=True, use_container_width=True, height=520)
+    st.dataframe(view, hide_index=True, width="stretch", height=520)
     if retired:
         with st.expander(t("org.retired", n=len(retired))):
             st.dataframe(pd.DataFrame([{t("org.col.name"): u.name, t("org.col.code"): u.code} for u in retired]),
-                         hide_index=True, use_container_width=True)
+                         hide_index=True, width="stretch")
 
 ids = [u.id for u in units]
 with form_col:

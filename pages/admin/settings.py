@@ -60,7 +60,7 @@ with st.form("settings_default_target"):
             show_error(exc)
 if targets:
     st.dataframe(pd.DataFrame([{t("field.unit"): labels.get(u, u), t("hours.target"): h} for u, h in targets.items()]),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
 with st.form("settings_unit_target"):
     c1, c2, c3 = st.columns([3, 1, 1])
     unit = c1.selectbox(t("field.unit"), unit_ids, format_func=labels.get, index=None, placeholder=t("users.pick_unit"))

@@ -62,7 +62,7 @@ table = pd.DataFrame([{
     t("users.status"): t("users.inactive") if not r.active else (t("users.locked") if r.locked else t("users.active")),
     t("users.last_login"): local_time(r.last_login_at),
 } for r in rows])
-event = st.dataframe(table, hide_index=True, use_container_width=True, on_select="rerun", selection_mode="single-row",
+event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                      key="users_table")
 picked = event.selection.rows if event and event.selection else []
 if not picked:

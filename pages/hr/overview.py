@@ -33,8 +33,8 @@ chart = alt.Chart(chart_df).mark_bar().encode(
     color=alt.condition(alt.datum.rate_pct < 60, alt.value("#d9534f"), alt.value("#2e7d32")),
     tooltip=[alt.Tooltip("unit:N", title=t("field.unit")), alt.Tooltip("people:Q", title=t("hr.people")),
              alt.Tooltip("avg_hours:Q", title=t("hr.avg_hours")), alt.Tooltip("rate_pct:Q", title=t("hr.rate"))])
-st.altair_chart(chart.properties(height=max(200, 18 * len(chart_df))), use_container_width=True)
+st.altair_chart(chart.properties(height=max(200, 18 * len(chart_df))), width="stretch")
 view = pd.DataFrame({t("field.unit"): df["unit"], t("hr.parent"): df["parent"], t("hr.people"): df["people"],
                      t("hr.hours"): df["hours"], t("hr.avg_hours"): df["avg_hours"], t("hours.target"): df["target"],
                      t("hr.reached"): df["reached"], t("hr.rate"): (df["rate"] * 100).round(1)})
-st.dataframe(view, hide_index=True, use_container_width=True)
+st.dataframe(view, hide_index=True, width="stretch")

@@ -13,6 +13,7 @@ from ui.widgets import course_title
 actor = guard("learner")
 course_id = st.query_params.get("course") or st.session_state.get("course_id")
 if not course_id:
+    st.title(t("nav.course"))
     st.info(t("course.pick_first"))
     if st.button(t("home.browse")):
         st.switch_page("pages/learner/catalogue.py")

@@ -34,7 +34,7 @@ else:
     chart = alt.Chart(by_course).mark_bar().encode(
         x=alt.X("hours:Q", title=t("hours.unit")), y=alt.Y("course:N", sort="-x", title=None),
         tooltip=[alt.Tooltip("course:N", title=t("field.course")), alt.Tooltip("hours:Q", title=t("hours.unit"))])
-    st.altair_chart(chart, use_container_width=True)
+    st.altair_chart(chart, width="stretch")
     st.subheader(t("hours.entries"))
     view = pd.DataFrame({
         t("field.time"): entries["created_at"].map(local_time),
@@ -42,5 +42,5 @@ else:
         t("field.source"): entries["source_type"].map(lambda k: t(f"ledger.source.{k}")),
         t("field.reason"): entries["reason"],
     })
-    st.dataframe(view, hide_index=True, use_container_width=True)
+    st.dataframe(view, hide_index=True, width="stretch")
     st.caption(t("hours.explain"))

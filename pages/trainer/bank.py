@@ -17,7 +17,7 @@ if stats.empty:
     st.info(t("bank.empty"))
     st.stop()
 st.subheader(t("bank.by_course"))
-st.dataframe(stats.rename(columns=lambda c: t(f"qtype.{c}")), use_container_width=True)
+st.dataframe(stats.rename(columns=lambda c: t(f"qtype.{c}")), width="stretch")
 
 st.subheader(t("bank.browse"))
 titles = dict(course_list)
@@ -32,7 +32,7 @@ with db() as s:
     df = bank.list_questions(s, actor, course_id=course_id or None, qtype=qtype or None, text=text, difficulty=diff)
 st.caption(t("bank.count", n=len(df)))
 shown = df.assign(type=df["type"].map(lambda q: t(f"qtype.{q}"))).rename(columns=lambda c: t(f"bank.col.{c}"))
-event = st.dataframe(shown, hide_index=True, use_container_width=True, on_select="rerun", selection_mode="single-row",
+event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                      key="bank_table")
 rows = event.selection.rows if event and event.selection else []
 if rows:
