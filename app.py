@@ -13,7 +13,8 @@ st.set_page_config(page_title="信息化学堂", page_icon=":material/school:", 
 bootstrap()
 
 with db() as s:
-    first_run = user_service.needs_setup(s)
+    # the set-up page stays until its one-time password table has been read
+    first_run = user_service.needs_setup(s) or "setup_result" in st.session_state
 
 actor = None if first_run else current_actor()
 

@@ -28,11 +28,12 @@ with st.expander(t("users.create"), icon=":material/person_add:"):
         c1, c2 = st.columns(2)
         username = c1.text_input(t("field.username"), help=t("users.username.help"))
         name = c2.text_input(t("field.name"))
-        unit = c1.selectbox(t("field.unit"), unit_ids, format_func=labels.get, index=None, placeholder=t("users.pick_unit"))
+        unit = c1.selectbox(t("field.unit"), unit_ids, format_func=labels.get, index=None, placeholder=t("users.pick_unit"),
+                            key="users_create_unit")
         roles = c2.multiselect(t("field.roles"), ROLES, default=["learner"], format_func=lambda r: t(f"role.{r}"))
         phone = c1.text_input(t("field.phone"))
         email = c2.text_input(t("field.email"))
-        if st.form_submit_button(t("users.create"), type="primary"):
+        if st.form_submit_button(t("users.create_submit"), type="primary"):
             try:
                 grants = [user_service.Grant(role=r, scope_unit_id=unit if r in ("trainer", "hr") else None) for r in roles]
                 with db() as s:

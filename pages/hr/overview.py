@@ -12,7 +12,7 @@ from ui.session import db
 actor = guard("hr")
 st.title(t("hr.title"))
 this_year = utcnow().year
-year = st.selectbox(t("hours.year"), [this_year, this_year - 1], key="hr_year")
+year = st.columns([1, 4])[0].selectbox(t("hours.year"), [this_year, this_year - 1], key="hr_year")
 with db() as s:
     df = reports.hours_by_unit(s, actor, year=year)
 if df.empty:
@@ -29,7 +29,7 @@ c4.metric(t("hr.rate"), f"{100 * reached / people:.1f}%")
 chart_df = df.assign(rate_pct=(df["rate"] * 100).round(1))
 chart = alt.Chart(chart_df).mark_bar().encode(
     x=alt.X("rate_pct:Q", title=t("hr.rate") + " %", scale=alt.Scale(domain=[0, 100])),
-    y=alt.Y("unit:N", sort="x", title=None),
+    y=alt.Y("unit:N", sort="x", title=None, axis=alt.Axis(labelLimit=260)),
     color=alt.condition(alt.datum.rate_pct < 60, alt.value("#d9534f"), alt.value("#2e7d32")),
     tooltip=[alt.Tooltip("unit:N", title=t("field.unit")), alt.Tooltip("people:Q", title=t("hr.people")),
              alt.Tooltip("avg_hours:Q", title=t("hr.avg_hours")), alt.Tooltip("rate_pct:Q", title=t("hr.rate"))])

@@ -83,7 +83,7 @@ with tab_quiz:
         st.success(t("course.quiz_passed"))
     all_done = card.lessons_done == card.lessons_total
     if detail.quiz:
-        st.caption(t("course.quiz_rules", n=sum(r["count"] for r in detail.quiz["draw"]), pass_percent=detail.quiz["pass_percent"]))
+        st.caption(t("course.quiz_rules", n=sum(r["count"] for r in detail.quiz["draw"]), pass_percent=f"{detail.quiz['pass_percent']:g}"))
         attempt_id = st.session_state.get(f"course_quiz_{course_id}")
         if attempt_id is None:   # after a refresh or re-login: back to the open attempt, answers intact
             with db() as s:

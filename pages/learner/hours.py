@@ -13,7 +13,7 @@ actor = guard("learner")
 st.title(t("hours.title"))
 with db() as s:
     years = ledger.my_years(s, actor)
-year = st.selectbox(t("hours.year"), years, key="hours_year")
+year = st.columns([1, 4])[0].selectbox(t("hours.year"), years, key="hours_year")
 with db() as s:
     summary = ledger.my_summary(s, actor, year=year)
     entries = ledger.my_entries(s, actor, year=year)
@@ -32,7 +32,7 @@ else:
                  .groupby("course", as_index=False)["hours"].sum().sort_values("hours", ascending=False))
     st.subheader(t("hours.by_course"))
     chart = alt.Chart(by_course).mark_bar().encode(
-        x=alt.X("hours:Q", title=t("hours.unit")), y=alt.Y("course:N", sort="-x", title=None),
+        x=alt.X("hours:Q", title=t("hours.unit")), y=alt.Y("course:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
         tooltip=[alt.Tooltip("course:N", title=t("field.course")), alt.Tooltip("hours:Q", title=t("hours.unit"))])
     st.altair_chart(chart, width="stretch")
     st.subheader(t("hours.entries"))

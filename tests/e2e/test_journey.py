@@ -1,0 +1,168 @@
+"""The first day, in a real browser: first-run set-up → admin creates a learner → the learner
+signs in, changes the password, studies a course, passes its quiz and sees the hours credited.
+Screenshots go to tests/e2e/artifacts/."""
+import re
+
+from sqlmodel import select
+
+from models import Attempt, AttemptItem, QuestionVersion, User
+from models.db import session_scope
+from services.grading import correct_response
+from tests.e2e.conftest import ARTIFACTS
+
+ADMIN_PW = "Admin2026!ok"
+LEARNER_NEW_PW = "Learn2026ok"
+
+
+def idle(page, timeout=30_000):
+    """Wait until Streamlit has finished the current rerun."""
+    page.wait_for_timeout(350)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+    page.wait_for_timeout(150)
+
+
+def shot(page, name):
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def heading(page) -> str:
+    return page.locator("h1").first.inner_text()
+
+
+def test_first_day(server, browser):
+    base = server["url"]
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+
+    # 1. first run: set-up creates the administrator (and a small demo organisation)
+    page.goto(base + "/")
+    idle(page)
+    assert heading(page) == "首次设置"
+    shot(page, "01-setup")
+    page.get_by_label("密码", exact=True).fill(ADMIN_PW)
+    page.get_by_label("再次输入密码").fill(ADMIN_PW)
+    page.get_by_label("演示学员人数").fill("40")
+    page.get_by_role("button", name="创建管理员").click()
+    idle(page, 120_000)
+    shot(page, "01b-after-create")
+    page.get_by_text("设置完成").wait_for(timeout=60_000)
+    shot(page, "02-setup-done")
+    page.get_by_role("button", name="进入系统").click()
+    page.wait_for_url(re.compile(r".*/(home)?$"), timeout=30_000)
+    idle(page)
+    assert "您好" in heading(page)
+    cookie = next(c for c in context.cookies() if c["name"] == "isa_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+
+    # a refresh keeps the admin signed in (HttpOnly session cookie)
+    page.reload()
+    idle(page)
+    assert "您好" in heading(page)
+    shot(page, "03-admin-home")
+
+    # 2. admin creates a learner in 新华街道
+    page.get_by_role("link", name="用户管理").click()
+    idle(page)
+    assert heading(page) == "用户管理"
+    page.locator('[data-testid="stExpander"] summary').first.click()
+    page.get_by_label("用户名", exact=True).fill("zhang.wei")
+    page.get_by_label("姓名", exact=True).fill("张伟")
+    page.locator(".st-key-users_create_unit").click()
+    page.keyboard.type("新华街道")
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="创建用户").click()
+    idle(page)
+    initial = page.locator('[data-testid="stCode"]').first.inner_text().strip()
+    assert re.fullmatch(r"\S{11}", initial), initial
+    shot(page, "04-user-created")
+
+    # sign out: the stored session is ended and the cookie deleted
+    page.get_by_role("button", name="退出登录").click()
+    page.wait_for_timeout(1000)
+    idle(page)
+    assert heading(page) == "信息化学堂"
+    assert not any(c["name"] == "isa_session" for c in context.cookies())
+
+    # 3. the learner signs in with the initial password and must change it first
+    page.get_by_label("用户名").fill("zhang.wei")
+    page.get_by_label("密码").fill("wrong-password1")
+    page.get_by_role("button", name="登录").click()
+    idle(page)
+    assert page.get_by_text("用户名或密码错误").is_visible()
+    page.get_by_label("密码").fill(initial)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_timeout(1000)
+    idle(page)
+    assert page.get_by_text("请先修改密码").is_visible()
+    shot(page, "05-forced-change")
+    page.get_by_label("当前密码").fill(initial)
+    page.get_by_label("新密码", exact=True).fill(LEARNER_NEW_PW)
+    page.get_by_label("再次输入密码").fill(LEARNER_NEW_PW)
+    page.get_by_role("button", name="保存新密码").click()
+    idle(page)
+    assert heading(page) == "张伟，您好"
+    shot(page, "06-learner-home")
+
+    # 4. the catalogue, then a course by its address (a fresh page load: still signed in)
+    page.get_by_role("link", name="课程中心").click()
+    idle(page)
+    assert page.get_by_text("电子政务基础与实务").first.is_visible()
+    shot(page, "07-catalogue")
+    page.goto(base + "/course?course=egov")
+    idle(page)
+    assert heading(page) == "电子政务基础与实务"
+    shot(page, "08-lesson")
+    n_lessons = 0
+    while page.get_by_role("button", name="标记本节已学完").count():
+        page.get_by_role("button", name="标记本节已学完").click()
+        idle(page)
+        n_lessons += 1
+        assert n_lessons <= 8
+    assert n_lessons >= 4
+    assert page.get_by_text(f"已学 {n_lessons}/{n_lessons} 节").first.is_visible()
+
+    # 5. the course quiz: every answer is saved as it is given
+    page.get_by_role("tab", name="课程测验").click()
+    page.get_by_role("button", name="开始测验").click()
+    idle(page)
+    with session_scope(server["database_url"]) as s:
+        uid = s.exec(select(User.id).where(User.username == "zhang.wei")).one()
+        attempt = s.exec(select(Attempt).where(Attempt.user_id == uid, Attempt.status == "in_progress")).one()
+        items = s.exec(select(AttemptItem, QuestionVersion).join(QuestionVersion)
+                       .where(AttemptItem.attempt_id == attempt.id).order_by(AttemptItem.position)).all()
+        plan = [(it.id, v.data["type"], v.data, correct_response(v.data)) for it, v in items]
+    shot(page, "09-quiz")
+    for item_id, qtype, data, key in plan:
+        box = f".st-key-course_quiz_{attempt.id}_{item_id}"
+        if qtype == "single_choice":
+            page.locator(box).get_by_text(data["options"][key]["text"], exact=True).click()
+        elif qtype == "true_false":
+            page.locator(box).get_by_text("正确" if key else "错误", exact=True).click()
+        elif qtype == "multiple_choice":
+            for i in key:
+                page.locator(f"{box}_{i}").get_by_text(data["options"][i]["text"], exact=True).click()
+                idle(page)
+        elif qtype in ("fill_blank", "numerical"):
+            page.locator(f"{box} input").fill(str(key))
+            page.locator(f"{box} input").press("Enter")
+        else:
+            raise AssertionError(f"quiz drew an unexpected type {qtype}")
+        idle(page)
+    # the answers are in the database before submitting
+    with session_scope(server["database_url"]) as s:
+        saved = s.exec(select(AttemptItem).where(AttemptItem.attempt_id == attempt.id)).all()
+        assert all(i.response not in (None, "", []) for i in saved)
+    page.get_by_role("button", name="交卷").click()
+    idle(page)
+    assert page.get_by_text("通过").first.is_visible()
+    shot(page, "10-quiz-result")
+
+    # 6. the hours are credited, with their reasons
+    page.get_by_role("link", name="我的学时").click()
+    idle(page)
+    assert heading(page) == "我的学时"
+    metric = page.locator('[data-testid="stMetricValue"]').first.inner_text()
+    assert metric == "1.5", metric
+    assert page.get_by_text("已完成年度目标的 3%").is_visible()
+    shot(page, "11-hours")
+    context.close()
