@@ -60,5 +60,120 @@ def content_load() -> None:
     typer.echo(json.dumps(r.__dict__, ensure_ascii=False))
 
 
+def _ready() -> None:
+    from models.migrate import upgrade_db
+    upgrade_db()
+
+
+@users_app.command("create")
+def users_create(
+    username: str = typer.Option(..., "--username", help="sign-in name"),
+    name: str = typer.Option(..., "--name", help="full name"),
+    role: list[str] = typer.Option(["learner"], "--role", help="learner|trainer|hr|admin (repeatable)"),
+    unit: Optional[str] = typer.Option(None, "--unit", help="unit code (trainer/hr roles are scoped to it)"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from standard input"),
+) -> None:
+    """Create an account. Without --password-stdin a random initial password is printed once.
+    The first account created on an empty database needs no admin and must change nothing."""
+    from models.db import session_scope
+    from services import org, users
+    from services.errors import ServiceError
+    from services.permissions import system_actor
+    _ready()
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        with session_scope() as s:
+            unit_id = None
+            if unit:
+                u = org.unit_by_code_or_name(s, unit)
+                if u is None:
+                    _fail(f"unknown unit: {unit}")
+                unit_id = u.id
+            grants = [users.Grant(role=r, scope_unit_id=unit_id if r in users.SCOPED_ROLES else None) for r in role]
+            user, pw = users.create_user(s, system_actor(), user_in=users.UserCreate(
+                username=username, name=name, unit_id=unit_id, grants=grants, password=password))
+    except ServiceError as exc:
+        _fail(f"refused: {exc.code} {exc.params}")
+    except ValueError as exc:
+        _fail(f"refused: {exc}")
+    typer.echo(f"created {user.username} (id {user.id}); must change the password at first sign-in")
+    if not password_stdin:
+        typer.echo(f"initial password: {pw}")
+
+
+@users_app.command("import")
+def users_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, help=".xlsx or .csv (see the template)"),
+                 password_stdin: bool = typer.Option(False, "--password-stdin", help="batch initial password from stdin")) -> None:
+    """Validate every row, then import all of them in one transaction, or none."""
+    import time
+
+    from models.db import session_scope
+    from services import user_import
+    from services.errors import ServiceError
+    from services.permissions import system_actor
+    _ready()
+    start = time.perf_counter()
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        with session_scope() as s:
+            plan = user_import.plan_import(s, system_actor(), filename=file.name, data=file.read_bytes())
+            if plan.errors:
+                for e in plan.errors:
+                    typer.echo(f"row {e.row} [{e.field}] {e.value!r}: {e.code} {e.params or ''}", err=True)
+                _fail(f"{len(plan.errors)} problems; nothing imported")
+            result = user_import.apply_import(s, system_actor(), plan=plan, initial_password=password)
+    except ServiceError as exc:
+        _fail(f"refused: {exc.code} {exc.params}")
+    typer.echo(f"imported {result.created} accounts in {time.perf_counter() - start:.1f}s")
+    if result.initial_password and not password_stdin:
+        typer.echo(f"batch initial password: {result.initial_password}")
+
+
+@app.command("demo")
+def demo(learners: int = typer.Option(300, "--learners", help="number of demo learners"),
+         seed: int = typer.Option(2026, "--seed", help="random seed (same seed, same people and history)")) -> None:
+    """Load the demo organisation (乌海市) with learners, history, and trainer/HR accounts."""
+    from models.db import session_scope
+    from services import demo as demo_service
+    from services.content import load_bank
+    from services.errors import ServiceError
+    from services.permissions import system_actor
+    _ready()
+    try:
+        with session_scope() as s:
+            load_bank(s)
+            r = demo_service.load_demo(s, system_actor(), learners=learners, seed=seed)
+    except ServiceError as exc:
+        _fail(f"refused: {exc.code} {exc.params}")
+    typer.echo(f"{r.units} units, {r.learners} learners (wh00001…, password {r.learner_password})")
+    for username, role, password in r.accounts:
+        typer.echo(f"{role:8} {username:10} {password}")
+
+
+@app.command("backup")
+def backup(file: Path = typer.Argument(..., help="where to write the copy")) -> None:
+    """A consistent copy of the embedded SQLite database, safe while the app runs (online backup API)."""
+    import sqlite3
+
+    from config import get_settings
+    url = get_settings().database_url
+    if not url.startswith("sqlite:///"):
+        _fail("backup copies the embedded SQLite database; for PostgreSQL use pg_dump")
+    source = url.removeprefix("sqlite:///")
+    if not Path(source).exists():
+        _fail(f"no database at {source}")
+    file.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(file)
+    with dst:
+        src.backup(dst)
+    check = dst.execute("PRAGMA integrity_check").fetchone()[0]
+    src.close()
+    dst.close()
+    if check != "ok":
+        _fail(f"backup failed its integrity check: {check}")
+    typer.echo(f"backup written to {file} ({file.stat().st_size // 1024} KiB, integrity ok)")
+
+
 if __name__ == "__main__":
     app()
