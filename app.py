@@ -19,40 +19,52 @@ with db() as s:
 actor = None if first_run else current_actor()
 
 
+# (section, script, url key, icon, who may see it). Pages are offered per role; each page guards itself too.
+PAGES = [
+    ("learn", "pages/learner/home.py", "home", ":material/home:", ("learner", "admin")),
+    ("learn", "pages/learner/catalogue.py", "catalogue", ":material/library_books:", ("learner", "admin")),
+    ("learn", "pages/learner/course.py", "course", ":material/menu_book:", ("learner", "admin")),
+    ("learn", "pages/learner/hours.py", "hours", ":material/schedule:", ("learner", "admin")),
+    ("teach", "pages/trainer/bank.py", "bank", ":material/quiz:", ("trainer", "admin")),
+    ("hr", "pages/hr/overview.py", "hr_overview", ":material/groups:", ("hr", "admin")),
+    ("admin", "pages/admin/org.py", "org", ":material/account_tree:", ("admin",)),
+    ("admin", "pages/admin/users.py", "users", ":material/manage_accounts:", ("admin",)),
+    ("admin", "pages/admin/import_users.py", "import_users", ":material/upload_file:", ("admin",)),
+    ("admin", "pages/admin/settings.py", "settings", ":material/settings:", ("admin",)),
+    ("admin", "pages/admin/audit.py", "audit", ":material/history:", ("admin",)),
+    ("account", "pages/account/profile.py", "profile", ":material/person:", ("learner", "trainer", "hr", "admin")),
+]
+
+
 def page(path: str, key: str, icon: str, **kw) -> st.Page:
     return st.Page(path, title=t(f"nav.{key}"), icon=icon, help=t(f"nav.{key}.help"), url_path=key, **kw)
 
 
+def only(path: str, key: str, icon: str) -> list[st.Page]:
+    """One page for every address: a signed-out visitor asking for /hours gets the sign-in page
+    there (no "page not found"), and after signing in lands on /hours."""
+    return [page(path, key, icon, default=True)] + [
+        st.Page(path, title=t(f"nav.{key}"), url_path=k, visibility="hidden") for _, _, k, _, _ in PAGES if k != key]
+
+
 if first_run:
-    pages = [page("pages/account/setup.py", "setup", ":material/rocket_launch:", default=True)]
+    pages = only("pages/account/setup.py", "setup", ":material/rocket_launch:")
 elif actor is None:
-    pages = [page("pages/account/login.py", "login", ":material/login:", default=True)]
+    pages = only("pages/account/login.py", "login", ":material/login:")
 else:
     with db() as s:
         must_change = user_service.get_user(s, actor.id).must_change_password
     if must_change:
-        pages = [page("pages/account/profile.py", "profile", ":material/lock_reset:", default=True)]
+        pages = only("pages/account/profile.py", "profile", ":material/lock_reset:")
     else:
-        plan: list[tuple[str, str, str, str]] = []   # (section, script, key, icon)
-        if actor.has("learner") or actor.has("admin"):
-            plan += [("learn", "pages/learner/home.py", "home", ":material/home:"),
-                     ("learn", "pages/learner/catalogue.py", "catalogue", ":material/library_books:"),
-                     ("learn", "pages/learner/course.py", "course", ":material/menu_book:"),
-                     ("learn", "pages/learner/hours.py", "hours", ":material/schedule:")]
-        if actor.has("trainer") or actor.has("admin"):
-            plan += [("teach", "pages/trainer/bank.py", "bank", ":material/quiz:")]
-        if actor.has("hr") or actor.has("admin"):
-            plan += [("hr", "pages/hr/overview.py", "hr_overview", ":material/groups:")]
-        if actor.has("admin"):
-            plan += [("admin", "pages/admin/org.py", "org", ":material/account_tree:"),
-                     ("admin", "pages/admin/users.py", "users", ":material/manage_accounts:"),
-                     ("admin", "pages/admin/import_users.py", "import_users", ":material/upload_file:"),
-                     ("admin", "pages/admin/settings.py", "settings", ":material/settings:"),
-                     ("admin", "pages/admin/audit.py", "audit", ":material/history:")]
-        plan += [("account", "pages/account/profile.py", "profile", ":material/person:")]
+        allowed = [p for p in PAGES if any(actor.has(r) for r in p[4])]
         pages = {}
-        for i, (section, script, key, icon) in enumerate(plan):
-            pages.setdefault(t(f"nav.section.{section}"), []).append(page(script, key, icon, default=i == 0))
+        for section, script, key, icon, _ in allowed:
+            pages.setdefault(t(f"nav.section.{section}"), []).append(page(script, key, icon))
+        # "/" shows the first allowed page; the listed page keeps its own address
+        _, script, key, icon, _ = allowed[0]
+        pages[t(f"nav.section.{allowed[0][0]}")].insert(0, st.Page(script, title=t(f"nav.{key}"), icon=icon,
+                                                                   url_path="start", default=True, visibility="hidden"))
 
 with st.sidebar:
     st.markdown(f"### :material/school: {t('app.name')}")

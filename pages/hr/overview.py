@@ -26,15 +26,21 @@ c2.metric(t("hr.avg_hours"), f"{df['hours'].sum() / people:.1f}")
 c3.metric(t("hr.reached"), reached)
 c4.metric(t("hr.rate"), f"{100 * reached / people:.1f}%")
 
-chart_df = df.assign(rate_pct=(df["rate"] * 100).round(1))
-chart = alt.Chart(chart_df).mark_bar().encode(
-    x=alt.X("rate_pct:Q", title=t("hr.rate") + " %", scale=alt.Scale(domain=[0, 100])),
-    y=alt.Y("unit:N", sort="x", title=None, axis=alt.Axis(labelLimit=260)),
-    color=alt.condition(alt.datum.rate_pct < 60, alt.value("#d9534f"), alt.value("#2e7d32")),
-    tooltip=[alt.Tooltip("unit:N", title=t("field.unit")), alt.Tooltip("people:Q", title=t("hr.people")),
-             alt.Tooltip("avg_hours:Q", title=t("hr.avg_hours")), alt.Tooltip("rate_pct:Q", title=t("hr.rate"))])
-st.altair_chart(chart.properties(height=max(200, 18 * len(chart_df))), width="stretch")
+st.subheader(t("hr.by_unit"))
+st.caption(t("hr.chart_help"))
+chart_df = df.sort_values("avg_hours")
+order = list(chart_df["unit"])
+bars = alt.Chart(chart_df).mark_bar().encode(
+    x=alt.X("avg_hours:Q", title=t("hr.avg_hours")),
+    y=alt.Y("unit:N", sort=order, title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
+    color=alt.condition(alt.datum.avg_hours < alt.datum.target * 0.5, alt.value("#c0392b"), alt.value("#1f5fa8")),
+    tooltip=[alt.Tooltip("unit:N", title=t("field.unit")), alt.Tooltip("parent:N", title=t("hr.parent")),
+             alt.Tooltip("people:Q", title=t("hr.people")), alt.Tooltip("avg_hours:Q", title=t("hr.avg_hours")),
+             alt.Tooltip("target:Q", title=t("hours.target")), alt.Tooltip("reached:Q", title=t("hr.reached"))])
+target_rule = alt.Chart(chart_df).mark_tick(color="#555", thickness=2, size=14).encode(
+    x="target:Q", y=alt.Y("unit:N", sort=order))
+st.altair_chart((bars + target_rule).properties(height=max(220, 22 * len(chart_df))), width="stretch")
 view = pd.DataFrame({t("field.unit"): df["unit"], t("hr.parent"): df["parent"], t("hr.people"): df["people"],
                      t("hr.hours"): df["hours"], t("hr.avg_hours"): df["avg_hours"], t("hours.target"): df["target"],
-                     t("hr.reached"): df["reached"], t("hr.rate"): (df["rate"] * 100).round(1)})
+                     t("hr.reached"): df["reached"], t("hr.rate_pct"): (df["rate"] * 100).round(1)})
 st.dataframe(view, hide_index=True, width="stretch")

@@ -17,7 +17,7 @@ if stats.empty:
     st.info(t("bank.empty"))
     st.stop()
 st.subheader(t("bank.by_course"))
-st.dataframe(stats.rename(columns=lambda c: t(f"qtype.{c}")), width="stretch")
+st.dataframe(stats.rename(columns=lambda c: t("qtype." + c)).rename_axis(t("field.course")), width="stretch")
 
 st.subheader(t("bank.browse"))
 titles = dict(course_list)
@@ -31,7 +31,7 @@ text = c4.text_input(t("bank.search"), key="bank_search")
 with db() as s:
     df = bank.list_questions(s, actor, course_id=course_id or None, qtype=qtype or None, text=text, difficulty=diff)
 st.caption(t("bank.count", n=len(df)))
-shown = df.assign(type=df["type"].map(lambda q: t(f"qtype.{q}"))).rename(columns=lambda c: t(f"bank.col.{c}"))
+shown = df.assign(type=df["type"].map(lambda q: t("qtype." + q)), usage=df["usage"].map(lambda u: t("usage." + u))).rename(columns=lambda c: t(f"bank.col.{c}"))
 event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                      key="bank_table")
 rows = event.selection.rows if event and event.selection else []

@@ -166,3 +166,60 @@ def test_first_day(server, browser):
     assert page.get_by_text("已完成年度目标的 3%").is_visible()
     shot(page, "11-hours")
     context.close()
+
+
+ROLE_PAGES = {
+    "admin": ["home", "catalogue", "hours", "bank", "hr_overview", "org", "users", "import_users", "settings", "audit", "profile"],
+    "hr": ["hr_overview", "profile"],
+    "trainer": ["bank", "profile"],
+}
+
+
+def _staff(server, username, role, scope_code):
+    """A staff account with a known password, made through the same service the admin page uses."""
+    from models import OrgUnit
+    from services import users
+    from services.permissions import system_actor
+    with session_scope(server["database_url"]) as s:
+        if s.exec(select(User).where(User.username == username)).first() is None:
+            scope = s.exec(select(OrgUnit).where(OrgUnit.code == scope_code)).one()
+            u, _ = users.create_user(s, system_actor(), user_in=users.UserCreate(
+                username=username, name=f"{role} 测试", unit_id=scope.id, password="Staff2026ok",
+                grants=[users.Grant(role=role, scope_unit_id=scope.id)]))
+            u.must_change_password = False
+            s.add(u)
+
+
+def _sign_in(page, base, username, password):
+    page.goto(base + "/")
+    idle(page)
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_timeout(1000)
+    idle(page)
+
+
+def test_every_page_renders_in_the_browser_for_each_role(server, browser):
+    """Runs after test_first_day (same server): every page each role may open renders without an error."""
+    base = server["url"]
+    _staff(server, "hr.hbw", "hr", "WH-HBW")
+    _staff(server, "trainer.city", "trainer", "WH")
+    for role, username, password in (("admin", "admin", ADMIN_PW), ("hr", "hr.hbw", "Staff2026ok"),
+                                      ("trainer", "trainer.city", "Staff2026ok")):
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        _sign_in(page, base, username, password)
+        hrefs = [a.get_attribute("href") for a in page.locator('[data-testid="stSidebarNav"] a').all()]
+        links = {h.split("//", 1)[-1].partition("/")[2].strip("/") for h in hrefs}   # "" = the default page
+        assert set(ROLE_PAGES[role]) <= links, links
+        if role != "admin":
+            assert not links & {"org", "users", "settings", "audit"}, links
+        for key in ROLE_PAGES[role]:
+            page.goto(f"{base}/{key}")
+            idle(page)
+            assert page.locator('[data-testid="stException"]').count() == 0, (role, key)
+            assert not page.get_by_text("Page not found").count(), (role, key)
+            assert page.locator("h1").count() >= 1, (role, key)
+            shot(page, f"tour-{role}-{key}")
+        context.close()
