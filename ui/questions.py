@@ -59,7 +59,7 @@ def review_block(item) -> None:
     """After the review policy allows it: the learner's answer, the key and the explanation."""
     q = item.question
     ok = item.score is not None and item.score >= item.points - 1e-9
-    icon = ":material/check_circle:" if ok else ":material/cancel:"
+    icon = ":green[:material/check_circle:]" if ok else ":red[:material/cancel:]"
     with st.container(border=True):
         st.markdown(f"{icon} **{item.position}.** {q['text']}")
         st.caption(t("quiz.score_line", score=f"{(item.score or 0):g}", points=f"{item.points:g}"))

@@ -40,15 +40,18 @@ with st.expander(t("course.objectives"), expanded=card.lessons_done == 0):
     for o in detail.objectives:
         st.markdown(f"- {o}")
 
-tab_lessons, tab_quiz = st.tabs([t("course.lessons"), t("course.quiz")])
-with tab_lessons:
+# a keyed control rather than st.tabs: the chosen section survives reruns (e.g. after submitting the quiz)
+section = st.segmented_control(t("course.section"), ["lessons", "quiz"], key="course_section", default="lessons",
+                               format_func=lambda k: t(f"course.{k}"), label_visibility="collapsed") or "lessons"
+if section == "lessons":
     nav, body = st.columns([1, 3])
     ids = [ls.id for ls in detail.lessons]
     if nxt := st.session_state.pop("course_lesson_next", None):
         st.session_state["course_lesson"] = nxt
     if st.session_state.get("course_lesson") not in ids:
         st.session_state["course_lesson"] = next((ls.id for ls in detail.lessons if not ls.done), ids[0] if ids else None)
-    labels = {ls.id: ("✅ " if ls.done else "◻️ ") + f"{ls.position}. {ls.title}" for ls in detail.lessons}
+    labels = {ls.id: (":material/check_circle: " if ls.done else ":material/radio_button_unchecked: ")
+              + f"{ls.position}. {ls.title}" for ls in detail.lessons}
     with nav:
         lesson_id = st.radio(t("course.lessons"), ids, format_func=labels.get, key="course_lesson",
                              label_visibility="collapsed")
@@ -76,7 +79,7 @@ with tab_lessons:
         st.balloons()
         st.success(msg)
 
-with tab_quiz:
+else:
     if not detail.quiz:
         st.info(t("course.no_quiz"))
     elif detail.quiz_passed:

@@ -48,7 +48,8 @@ if rows:
         st.markdown(f"**{qid}** · v{rec['_version']} ({t('bank.versions', n=rec['_versions'])}) · {type_label}")
         st.markdown(rec["text"])
         for o in rec.get("options", []):
-            st.markdown(("✅ " if o["fraction"] > 0 else "▫️ ") + f"{o['text']}  `{o['fraction']:g}`")
+            st.markdown((":material/check_box: " if o["fraction"] > 0 else ":material/check_box_outline_blank: ")
+                        + f"{o['text']}  `{o['fraction']:g}`")
         if "answer" in rec:
             st.markdown(t("quiz.correct_answer") + ": " + (t("quiz.true") if rec["answer"] else t("quiz.false")))
         for a in rec.get("answers", []):

@@ -127,5 +127,5 @@ def test_course_page_renders_lesson_markdown_and_records_completion(people):
     at.run()
     assert not at.exception
     lessons = at.radio(key="course_lesson")
-    assert lessons.options[0].startswith("✅") and not lessons.options[1].startswith("✅")
+    assert lessons.options[0].startswith(":material/check_circle:") and "check_circle" not in lessons.options[1]
     assert lessons.value == lessons.options[1] or lessons.index == 1   # moved on to the next lesson
