@@ -7,11 +7,11 @@ import pandas as pd
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from models import Course, LedgerEntry, User
+from models import Course, LedgerEntry, OrgUnit, User
 from models.db import utcnow
 from services import audit
 from services.errors import ValidationFailed
-from services.permissions import Actor, require_admin
+from services.permissions import Actor, require_admin, require_scope
 from services.settings import target_for_unit
 
 
@@ -78,10 +78,24 @@ def my_summary(session: Session, actor: Actor, *, year: int | None = None) -> Ho
 
 def my_entries(session: Session, actor: Actor, *, year: int | None = None) -> pd.DataFrame:
     """Every ledger row of the acting user (a learner sees only their own ledger)."""
+    return _entries(session, actor.id, year)
+
+
+def entries_of(session: Session, actor: Actor, *, user_id: int, year: int | None = None) -> pd.DataFrame:
+    """Someone else's ledger: admins, and HR for people in their scope."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise ValidationFailed("error.not_found")
+    unit = session.get(OrgUnit, user.unit_id) if user.unit_id else None
+    require_scope(actor, "hr", unit.path if unit else None)
+    return _entries(session, user_id, year)
+
+
+def _entries(session: Session, user_id: int, year: int | None) -> pd.DataFrame:
     q = (select(LedgerEntry.created_at, LedgerEntry.hours, LedgerEntry.source_type, LedgerEntry.reason,
                 Course.title.label("course"))
          .join(Course, Course.id == LedgerEntry.course_id, isouter=True)
-         .where(LedgerEntry.user_id == actor.id))
+         .where(LedgerEntry.user_id == user_id))
     if year:
         q = q.where(LedgerEntry.year == year)
     rows = session.exec(q.order_by(col(LedgerEntry.created_at).desc())).all()

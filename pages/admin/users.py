@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from models.user import ROLES
-from services import org
+from services import ledger, org
 from services import users as user_service
 from services.errors import ServiceError
 from ui.fmt import local_time
@@ -74,7 +74,8 @@ row = rows[picked[0]]
 with db() as s:
     user = user_service.get_user(s, row.id)
 st.subheader(t("users.edit", username=user.username))
-edit, roles_tab, account = st.tabs([t("users.tab.profile"), t("users.tab.roles"), t("users.tab.account")])
+edit, roles_tab, account, hours_tab = st.tabs([t("users.tab.profile"), t("users.tab.roles"), t("users.tab.account"),
+                                              t("users.tab.hours")])
 with edit, st.form("users_edit"):
     name = st.text_input(t("field.name"), value=user.name)
     unit = st.selectbox(t("field.unit"), unit_ids, format_func=labels.get,
@@ -130,3 +131,24 @@ with account:
             st.rerun()
         except ServiceError as exc:
             show_error(exc)
+with hours_tab:
+    with db() as s:
+        entries = ledger.entries_of(s, actor, user_id=user.id)
+    st.caption(t("users.hours_total", total=f"{entries['hours'].sum():g}" if not entries.empty else "0"))
+    if not entries.empty:
+        st.dataframe(pd.DataFrame({t("field.time"): entries["created_at"].map(local_time), t("hours.unit"): entries["hours"],
+                                   t("field.source"): entries["source_type"].map(lambda k: t(f"ledger.source.{k}")),
+                                   t("field.reason"): entries["reason"]}), hide_index=True, width="stretch")
+    with st.form("users_adjust", clear_on_submit=True):
+        st.caption(t("users.adjust.help"))
+        c1, c2 = st.columns([1, 3])
+        delta = c1.number_input(t("users.adjust.hours"), -100.0, 100.0, 0.0, step=0.5)
+        reason = c2.text_input(t("field.reason"))
+        if st.form_submit_button(t("users.adjust.submit")):
+            try:
+                with db() as s:
+                    ledger.adjust(s, actor, user_id=user.id, hours=delta, reason=reason)
+                st.session_state["users_flash"] = t("users.saved")
+                st.rerun()
+            except ServiceError as exc:
+                show_error(exc)

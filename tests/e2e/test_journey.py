@@ -224,3 +224,40 @@ def test_every_page_renders_in_the_browser_for_each_role(server, browser):
             assert page.locator("h1").count() >= 1, (role, key)
             shot(page, f"tour-{role}-{key}")
         context.close()
+
+
+def test_admin_imports_users_all_or_nothing(server, browser, tmp_path):
+    """Runs after test_first_day (same server): a file with errors shows a row-numbered table and
+    writes nothing; the corrected file imports every row and shows the batch password once."""
+    base = server["url"]
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    _sign_in(page, base, "admin", ADMIN_PW)
+    page.goto(base + "/import_users")
+    idle(page)
+    bad = tmp_path / "people.csv"
+    bad.write_text("用户名,姓名,单位编码,手机\nli.na,李娜,WH-HN,13800001111\nli.na,李娜二,WH-HN,\nwang.fang,王芳,NO-UNIT,123\n",
+                   encoding="utf-8")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
+    idle(page)
+    assert page.get_by_text("未导入任何数据").is_visible()
+    shot(page, "12-import-errors")
+    with session_scope(server["database_url"]) as s:
+        assert s.exec(select(User).where(User.username == "li.na")).first() is None
+    good = tmp_path / "people2.csv"
+    good.write_text("用户名,姓名,单位编码,手机\nli.na,李娜,WH-HN,13800001111\nwang.fang,王芳,WH-WD,\n", encoding="utf-8")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(good))
+    idle(page)
+    assert page.get_by_text("全部 2 行检查通过").is_visible()
+    page.get_by_role("button", name="确认导入 2 个账号").click()
+    idle(page)
+    assert page.get_by_text("已导入 2 个账号").is_visible()
+    batch = page.locator('[data-testid="stCode"]').first.inner_text().strip()
+    shot(page, "13-import-done")
+    with session_scope(server["database_url"]) as s:
+        imported = s.exec(select(User).where(User.username.in_(["li.na", "wang.fang"]))).all()
+        assert len(imported) == 2 and all(u.must_change_password for u in imported)
+    from services import auth
+    with session_scope(server["database_url"]) as s:
+        assert auth.authenticate(s, username="wang.fang", password=batch).must_change_password
+    context.close()

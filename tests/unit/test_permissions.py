@@ -80,3 +80,19 @@ def test_roles_and_scopes_are_loaded(session, make_user, tree):
     again = load_actor(session, actor.id)
     assert set(again.roles) == {"learner", "trainer", "hr"}
     assert again.scopes["trainer"][0].endswith(f"/{tree['town']}/")
+
+
+def test_someone_elses_ledger_is_for_admins_and_hr_in_scope(session, make_user):
+    from services import ledger
+    learner = make_user("learner", unit="village")
+    other = make_user("learner", unit="village")
+    hr_in = make_user(("hr", "district"), unit="district")
+    hr_out = make_user(("hr", "district2"), unit="district2")
+    admin = make_user("admin")
+    ledger.credit(session, user_id=learner.id, hours=2, source_type="exam", source_id="x1", reason="考试")
+    session.commit()
+    assert list(ledger.entries_of(session, admin, user_id=learner.id)["hours"]) == [2]
+    assert list(ledger.entries_of(session, hr_in, user_id=learner.id)["hours"]) == [2]
+    for wrong in (hr_out, other):
+        with pytest.raises(PermissionDenied):
+            ledger.entries_of(session, wrong, user_id=learner.id)

@@ -1,0 +1,49 @@
+"""/auth/session and /auth/logout on the real server: one-time tickets, cookie flags, no open redirect."""
+import urllib.error
+import urllib.request
+
+from models.db import session_scope
+from services import auth
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _get(url, cookie=None):
+    opener = urllib.request.build_opener(_NoRedirect)
+    req = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    try:
+        return opener.open(req, timeout=10)
+    except urllib.error.HTTPError as exc:   # 3xx arrive here when not followed
+        return exc
+
+
+def test_ticket_exchange_sets_a_safe_cookie_once(server):
+    from sqlmodel import select
+    from models import User
+    with session_scope(server["database_url"]) as s:
+        uid = s.exec(select(User.id)).first()
+        ticket = auth.issue_login_ticket(s, user_id=uid)
+    r = _get(f"{server['url']}/auth/session?ticket={ticket}&next=/hours")
+    assert r.status == 303 and r.headers["Location"] == "/hours"
+    cookie = r.headers["Set-Cookie"]
+    assert cookie.startswith("isa_session=") and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+    assert "Path=/" in cookie
+    token = cookie.split(";", 1)[0].split("=", 1)[1]
+    with session_scope(server["database_url"]) as s:
+        assert auth.resolve_session(s, token=token) == uid
+    again = _get(f"{server['url']}/auth/session?ticket={ticket}&next=/hours")
+    assert again.status == 303 and "Set-Cookie" not in again.headers      # spent
+    out = _get(f"{server['url']}/auth/logout", cookie=f"isa_session={token}")
+    assert out.status == 303 and 'isa_session=""' in out.headers["Set-Cookie"] or "Max-Age=0" in out.headers["Set-Cookie"]
+    with session_scope(server["database_url"]) as s:
+        assert auth.resolve_session(s, token=token) is None
+
+
+def test_no_open_redirect_and_no_cookie_for_bad_tickets(server):
+    for nxt in ("//evil.example/x", "https://evil.example/", "\\\\evil", "javascript:alert(1)"):
+        r = _get(f"{server['url']}/auth/session?ticket=nonsense&next={nxt}")
+        assert r.status == 303 and r.headers["Location"] == "/", nxt
+        assert "Set-Cookie" not in r.headers
