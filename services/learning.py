@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, col, func, select

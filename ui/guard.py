@@ -30,3 +30,17 @@ def show_error(exc: ServiceError) -> None:
 def _fmt_time(v) -> str:
     from ui.fmt import local_time
     return local_time(v)
+
+
+def act(call, *, flash_key: str, flash: str) -> None:
+    """Run one service call in its own unit of work. On success leave `flash` for the next run
+    (shown by the page) and rerun; on a service error show it translated and stay."""
+    from ui.session import db
+    try:
+        with db() as s:
+            call(s)
+    except ServiceError as exc:
+        show_error(exc)
+        return
+    st.session_state[flash_key] = flash
+    st.rerun()

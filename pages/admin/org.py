@@ -4,8 +4,7 @@ import streamlit as st
 
 from models.org import UNIT_KINDS
 from services import org
-from services.errors import ServiceError
-from ui.guard import guard, show_error
+from ui.guard import act, guard
 from ui.i18n import t
 from ui.session import db
 
@@ -42,43 +41,22 @@ with form_col:
         name = st.text_input(t("org.col.name"))
         kind = st.selectbox(t("org.col.kind"), UNIT_KINDS, index=UNIT_KINDS.index("unit"), format_func=lambda k: t(f"unit.{k}"))
         if st.form_submit_button(t("org.add"), type="primary"):
-            try:
-                with db() as s:
-                    org.create_unit(s, actor, code=code, name=name, kind=kind, parent_id=parent)
-                st.session_state["org_flash"] = t("org.added", name=name)
-                st.rerun()
-            except ServiceError as exc:
-                show_error(exc)
+            act(lambda s: org.create_unit(s, actor, code=code, name=name, kind=kind, parent_id=parent),
+                flash_key="org_flash", flash=t("org.added", name=name))
     with rename, st.form("org_rename"):
         uid = st.selectbox(t("org.unit"), ids, format_func=labels.get, key="org_rename_unit")
         new_name = st.text_input(t("org.new_name"))
         if st.form_submit_button(t("org.rename"), type="primary"):
-            try:
-                with db() as s:
-                    org.rename_unit(s, actor, unit_id=uid, name=new_name)
-                st.session_state["org_flash"] = t("org.renamed", name=new_name)
-                st.rerun()
-            except ServiceError as exc:
-                show_error(exc)
+            act(lambda s: org.rename_unit(s, actor, unit_id=uid, name=new_name),
+                flash_key="org_flash", flash=t("org.renamed", name=new_name))
     with move, st.form("org_move"):
         uid = st.selectbox(t("org.unit"), ids, format_func=labels.get, key="org_move_unit")
         target = st.selectbox(t("org.new_parent"), [None] + ids, format_func=lambda i: labels[i] if i else t("org.top_level"))
         if st.form_submit_button(t("org.move"), type="primary"):
-            try:
-                with db() as s:
-                    org.move_unit(s, actor, unit_id=uid, new_parent_id=target)
-                st.session_state["org_flash"] = t("org.moved")
-                st.rerun()
-            except ServiceError as exc:
-                show_error(exc)
+            act(lambda s: org.move_unit(s, actor, unit_id=uid, new_parent_id=target),
+                flash_key="org_flash", flash=t("org.moved"))
     with retire, st.form("org_retire"):
         uid = st.selectbox(t("org.unit"), ids, format_func=labels.get, key="org_retire_unit")
         st.caption(t("org.retire.help"))
         if st.form_submit_button(t("org.retire"), type="primary"):
-            try:
-                with db() as s:
-                    org.retire_unit(s, actor, unit_id=uid)
-                st.session_state["org_flash"] = t("org.retired_ok")
-                st.rerun()
-            except ServiceError as exc:
-                show_error(exc)
+            act(lambda s: org.retire_unit(s, actor, unit_id=uid), flash_key="org_flash", flash=t("org.retired_ok"))

@@ -7,7 +7,7 @@ from services import demo as demo_service
 from services import org, settings
 from services.errors import ServiceError
 from ui.bootstrap import bootstrap
-from ui.guard import guard, show_error
+from ui.guard import act, guard, show_error
 from ui.i18n import t
 from ui.session import db
 
@@ -51,13 +51,8 @@ st.subheader(t("settings.targets"))
 with st.form("settings_default_target"):
     hours = st.number_input(t("settings.default_target"), 1.0, 500.0, default_target, step=1.0, help=t("settings.default_target.help"))
     if st.form_submit_button(t("settings.save"), type="primary"):
-        try:
-            with db() as s:
-                settings.set_default_target(s, actor, hours=hours)
-            st.session_state["settings_flash"] = t("settings.saved")
-            st.rerun()
-        except ServiceError as exc:
-            show_error(exc)
+        act(lambda s: settings.set_default_target(s, actor, hours=hours),
+            flash_key="settings_flash", flash=t("settings.saved"))
 if targets:
     st.dataframe(pd.DataFrame([{t("field.unit"): labels.get(u, u), t("hours.target"): h} for u, h in targets.items()]),
                  hide_index=True, width="stretch")
@@ -70,13 +65,8 @@ with st.form("settings_unit_target"):
         if unit is None:
             st.error(t("users.pick_unit"))
         else:
-            try:
-                with db() as s:
-                    settings.set_unit_target(s, actor, unit_id=unit, hours=None if remove else unit_hours)
-                st.session_state["settings_flash"] = t("settings.saved")
-                st.rerun()
-            except ServiceError as exc:
-                show_error(exc)
+            act(lambda s: settings.set_unit_target(s, actor, unit_id=unit, hours=None if remove else unit_hours),
+                flash_key="settings_flash", flash=t("settings.saved"))
 
 st.subheader(t("settings.content"))
 status = bootstrap()

@@ -7,7 +7,7 @@ from services import ledger, org
 from services import users as user_service
 from services.errors import ServiceError
 from ui.fmt import local_time
-from ui.guard import guard, show_error
+from ui.guard import act, guard, show_error
 from ui.i18n import t
 from ui.session import db
 
@@ -83,14 +83,8 @@ with edit, st.form("users_edit"):
     phone = st.text_input(t("field.phone"), value=user.phone or "")
     email = st.text_input(t("field.email"), value=user.email or "")
     if st.form_submit_button(t("users.save"), type="primary"):
-        try:
-            with db() as s:
-                user_service.update_user(s, actor, user_id=user.id, name=name, unit_id=unit, phone=phone or None,
-                                         email=email or None, employee_no=user.employee_no)
-            st.session_state["users_flash"] = t("users.saved")
-            st.rerun()
-        except ServiceError as exc:
-            show_error(exc)
+        act(lambda s: user_service.update_user(s, actor, user_id=user.id, name=name, unit_id=unit, phone=phone or None,
+                                         email=email or None, employee_no=user.employee_no), flash_key="users_flash", flash=t("users.saved"))
 with roles_tab, st.form("users_roles"):
     current = dict(row.grants)
     new_grants = []
@@ -105,13 +99,8 @@ with roles_tab, st.form("users_roles"):
         if has:
             new_grants.append(user_service.Grant(role=r, scope_unit_id=scope))
     if st.form_submit_button(t("users.save_roles"), type="primary"):
-        try:
-            with db() as s:
-                user_service.set_grants(s, actor, user_id=user.id, grants=new_grants)
-            st.session_state["users_flash"] = t("users.saved")
-            st.rerun()
-        except ServiceError as exc:
-            show_error(exc)
+        act(lambda s: user_service.set_grants(s, actor, user_id=user.id, grants=new_grants),
+            flash_key="users_flash", flash=t("users.saved"))
 with account:
     c1, c2 = st.columns(2)
     if c1.button(t("users.reset_password"), icon=":material/key:", key="users_reset"):
@@ -124,13 +113,8 @@ with account:
             show_error(exc)
     label = t("users.deactivate") if user.active else t("users.activate")
     if c2.button(label, key="users_active"):
-        try:
-            with db() as s:
-                user_service.set_active(s, actor, user_id=user.id, active=not user.active)
-            st.session_state["users_flash"] = t("users.saved")
-            st.rerun()
-        except ServiceError as exc:
-            show_error(exc)
+        act(lambda s: user_service.set_active(s, actor, user_id=user.id, active=not user.active),
+            flash_key="users_flash", flash=t("users.saved"))
 with hours_tab:
     with db() as s:
         entries = ledger.entries_of(s, actor, user_id=user.id)
@@ -145,10 +129,5 @@ with hours_tab:
         delta = c1.number_input(t("users.adjust.hours"), -100.0, 100.0, 0.0, step=0.5)
         reason = c2.text_input(t("field.reason"))
         if st.form_submit_button(t("users.adjust.submit")):
-            try:
-                with db() as s:
-                    ledger.adjust(s, actor, user_id=user.id, hours=delta, reason=reason)
-                st.session_state["users_flash"] = t("users.saved")
-                st.rerun()
-            except ServiceError as exc:
-                show_error(exc)
+            act(lambda s: ledger.adjust(s, actor, user_id=user.id, hours=delta, reason=reason),
+                flash_key="users_flash", flash=t("users.saved"))

@@ -1,6 +1,5 @@
 """Every key exists in both catalogues, and every key the code uses exists."""
 import re
-from pathlib import Path
 
 import yaml
 

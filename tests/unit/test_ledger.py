@@ -5,7 +5,6 @@ from models import Course, CourseCompletion, LedgerEntry, Lesson
 from services import learning, ledger, settings
 from services.errors import ValidationFailed
 from services.grading import correct_response
-from services.permissions import system_actor
 
 
 @pytest.mark.parametrize("minutes,expected", [(5, 0.25), (14, 0.25), (15, 0.5), (29, 0.5), (30, 1.0), (240, 1.0)])
@@ -99,7 +98,6 @@ def test_changed_credit_rule_applies_to_new_completions(session, make_user):
     settings.set_credit_rule(session, admin, rule=settings.CreditRule(long_minutes=600, long_hours=3, mid_minutes=10,
                                                                       mid_hours=2, short_hours=0.1, quiz_bonus=1))
     try:
-        course = session.get(Course, "sec")
         lessons, _ = _finish_lessons(session, actor, "sec")
         attempt = learning.start_quiz(session, actor, course_id="sec")
         _answer_all(session, actor, attempt, right=True)
