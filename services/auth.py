@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from config import get_settings
@@ -24,12 +25,19 @@ from services.errors import AuthFailed, ValidationFailed
 from services.permissions import Actor
 
 _hasher = PasswordHasher()   # argon2id, library defaults (RFC 9106 low-memory profile)
+# Random one-time initial passwords of bulk imports (~57 bits, must be changed at first sign-in) use
+# light Argon2id parameters so 20,000 rows hash in seconds; check_needs_rehash upgrades them on sign-in.
+_initial_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 # Verifying against this keeps unknown usernames as slow as wrong passwords.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def hash_initial_password(password: str) -> str:
+    return _initial_hasher.hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -64,7 +72,8 @@ class SignIn:
 
 
 def authenticate(session: Session, *, username: str, password: str) -> SignIn:
-    """Check a username/password. 5 failures in a row lock the account for 15 minutes."""
+    """Check a username/password. 5 failures in a row lock the account for 15 minutes.
+    Wrong usernames and wrong passwords get the same answer; only a lock names its end time."""
     settings = get_settings()
     now = utcnow()
     user = session.exec(select(User).where(User.username == username.strip())).first()
@@ -74,17 +83,18 @@ def authenticate(session: Session, *, username: str, password: str) -> SignIn:
     if user.locked_until and user.locked_until > now:
         raise AuthFailed("error.account_locked", until=user.locked_until)
     if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= settings.max_failed_logins:
-            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-            user.failed_logins = 0
-            audit.record(session, user.id, "auth.locked", until=user.locked_until.isoformat())
-            session.add(user)
+        # count in SQL, not in Python: parallel guesses must not overwrite each other's increments
+        failures = session.execute(update(User).where(User.id == user.id)
+                                   .values(failed_logins=User.failed_logins + 1)
+                                   .returning(User.failed_logins)).scalar_one()
+        if failures >= settings.max_failed_logins:
+            until = now + timedelta(minutes=settings.lockout_minutes)
+            session.execute(update(User).where(User.id == user.id).values(locked_until=until, failed_logins=0))
+            audit.record(session, user.id, "auth.locked", until=until.isoformat())
             session.commit()
-            raise AuthFailed("error.account_locked", until=user.locked_until)
-        session.add(user)
+            raise AuthFailed("error.account_locked", until=until)
         session.commit()
-        raise AuthFailed("error.bad_credentials_left", left=settings.max_failed_logins - user.failed_logins)
+        raise AuthFailed("error.bad_credentials")
     if not user.active:
         raise AuthFailed("error.account_inactive")
     user.failed_logins = 0
@@ -98,7 +108,8 @@ def authenticate(session: Session, *, username: str, password: str) -> SignIn:
     return SignIn(user_id=user.id, must_change_password=user.must_change_password)
 
 
-def change_password(session: Session, actor: Actor, *, current: str, new: str) -> None:
+def change_password(session: Session, actor: Actor, *, current: str, new: str, keep_token: str | None = None) -> None:
+    """Change one's own password; every other signed-in browser of this user is signed out."""
     user = session.get(User, actor.id)
     if user is None or not verify_password(user.password_hash, current):
         raise ValidationFailed("error.current_password_wrong")
@@ -108,6 +119,7 @@ def change_password(session: Session, actor: Actor, *, current: str, new: str) -
     user.password_hash = hash_password(new)
     user.must_change_password = False
     session.add(user)
+    revoke_all_sessions(session, user_id=user.id, keep=keep_token)   # a stolen cookie dies with the old password
     audit.record(session, actor.id, "auth.password_changed")
     session.commit()
 
@@ -164,8 +176,10 @@ def revoke_session(session: Session, *, token: str | None) -> None:
         session.commit()
 
 
-def revoke_all_sessions(session: Session, *, user_id: int) -> None:
+def revoke_all_sessions(session: Session, *, user_id: int, keep: str | None = None) -> None:
+    keep_hash = _digest(keep) if keep else None
     for row in session.exec(select(AuthSession).where(AuthSession.user_id == user_id,
                                                       AuthSession.revoked_at.is_(None))):
-        row.revoked_at = utcnow()
-        session.add(row)
+        if row.token_hash != keep_hash:
+            row.revoked_at = utcnow()
+            session.add(row)

@@ -5,6 +5,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from models import Attempt, AttemptItem, Course, CourseCompletion, Lesson, LessonProgress, Question, QuestionVersion
@@ -136,27 +137,41 @@ def lesson_body(session: Session, actor: Actor, *, lesson_id: str) -> Lesson:
 
 
 def record_study(session: Session, actor: Actor, *, lesson_id: str) -> LessonProgress:
-    """Called whenever a learner is on a lesson: opens progress, adds the time since the last call
-    (a gap longer than MAX_INTERVAL_SECONDS counts as that much: the learner may have walked away)."""
+    """Called whenever a learner is on a lesson. The time since the learner's previous call counts for
+    this lesson only if that call was on this lesson too (switching lessons starts a new stretch), and a
+    stretch longer than MAX_INTERVAL_SECONDS counts as that much (the learner may have walked away)."""
     lesson = lesson_body(session, actor, lesson_id=lesson_id)
     now = utcnow()
-    p = session.exec(select(LessonProgress).where(LessonProgress.user_id == actor.id,
-                                                  LessonProgress.lesson_id == lesson_id)).first()
+    latest = session.exec(select(LessonProgress).where(LessonProgress.user_id == actor.id)
+                          .order_by(col(LessonProgress.last_seen_at).desc())).first()
+    p = latest if latest is not None and latest.lesson_id == lesson_id else session.exec(
+        select(LessonProgress).where(LessonProgress.user_id == actor.id, LessonProgress.lesson_id == lesson_id)).first()
     if p is None:
         p = LessonProgress(user_id=actor.id, course_id=lesson.course_id, lesson_id=lesson_id,
                            first_opened_at=now, last_seen_at=now)
     else:
-        p.seconds_spent += int(min((now - p.last_seen_at).total_seconds(), MAX_INTERVAL_SECONDS))
+        if p is latest:
+            p.seconds_spent += int(min(max((now - p.last_seen_at).total_seconds(), 0), MAX_INTERVAL_SECONDS))
         p.last_seen_at = now
     session.add(p)
     session.commit()
     return p
 
 
+def seconds_required(session: Session, lesson: Lesson) -> int:
+    """Study time a lesson needs before it can be marked done (share of its estimated minutes)."""
+    return int(lesson.minutes * 60 * credit_rule(session).min_study_ratio)
+
+
 def complete_lesson(session: Session, actor: Actor, *, lesson_id: str) -> bool:
-    """Mark a lesson done; returns True when this completed the whole course (and credited 学时)."""
+    """Mark a lesson done; returns True when this completed the whole course (and credited 学时).
+    Refused until the lesson's minimum study time has been spent on it."""
     p = record_study(session, actor, lesson_id=lesson_id)
     if p.completed_at is None:
+        lesson = session.get(Lesson, lesson_id)
+        need = seconds_required(session, lesson)
+        if p.seconds_spent < need:
+            raise ValidationFailed("error.lesson_too_quick", minutes=-(-(need - p.seconds_spent) // 60))
         p.completed_at = utcnow()
         session.add(p)
         session.commit()
@@ -182,7 +197,11 @@ def maybe_complete_course(session: Session, actor: Actor, *, course_id: str) -> 
     if session.exec(select(CourseCompletion.id).where(CourseCompletion.user_id == actor.id,
                                                       CourseCompletion.course_id == course_id)).first():
         return False
-    session.add(CourseCompletion(user_id=actor.id, course_id=course_id))
+    try:
+        with session.begin_nested():   # two tabs finishing at the same moment: one completion, no error
+            session.add(CourseCompletion(user_id=actor.id, course_id=course_id))
+    except IntegrityError:
+        return False
     rule = credit_rule(session)
     minutes = sum(ls.minutes for ls in lessons)
     hours = rule.course_hours(minutes)
@@ -252,6 +271,12 @@ def start_quiz(session: Session, actor: Actor, *, course_id: str) -> int:
                                                       Attempt.kind == "quiz", Attempt.status == "in_progress")).first()
     if open_attempt:
         return open_attempt.id
+    lessons = set(session.exec(select(Lesson.id).where(Lesson.course_id == course_id, Lesson.active)).all())
+    done = set(session.exec(select(LessonProgress.lesson_id).where(
+        LessonProgress.user_id == actor.id, LessonProgress.course_id == course_id,
+        LessonProgress.completed_at.is_not(None))).all())
+    if not lessons <= done:
+        raise ValidationFailed("error.quiz_lessons_first")
     rng = random.Random()
     rules = [DrawRule.model_validate(r) for r in course.quiz["draw"]]
     versions = _draw(session, rules, course_id, "quiz", rng)
@@ -324,11 +349,15 @@ def quiz_view(session: Session, actor: Actor, *, attempt_id: int) -> QuizView:
     attempt = _own_attempt(session, actor, attempt_id)
     rows = session.exec(select(AttemptItem, QuestionVersion).join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
                         .where(AttemptItem.attempt_id == attempt_id).order_by(AttemptItem.position)).all()
-    reviewed = attempt.status == "submitted"   # course quizzes: review right after submission
+    # Review policy for course quizzes: after submission every item shows its score; keys and
+    # explanations only once the quiz is passed (a failed attempt must not hand out the answers
+    # for the retake, which draws from the same pool).
+    scored = attempt.status == "submitted"
+    keys = scored and bool(attempt.passed)
     items = [QuizItemView(it.id, it.position, it.points, learner_view(v.data, it.option_order), it.response,
-                          it.score if reviewed else None,
-                          correct_response(v.data) if reviewed else None,
-                          v.data.get("explanation") if reviewed else None) for it, v in rows]
+                          it.score if scored else None,
+                          correct_response(v.data) if keys else None,
+                          v.data.get("explanation") if keys else None) for it, v in rows]
     return QuizView(attempt.id, attempt.course_id, attempt.status, items, attempt.score, attempt.max_score,
                     attempt.pass_percent, attempt.passed)
 

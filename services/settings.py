@@ -19,6 +19,8 @@ class CreditRule(BaseModel):
     mid_hours: float = Field(0.5, ge=0)
     short_hours: float = Field(0.25, ge=0)    # anything shorter
     quiz_bonus: float = Field(0.5, ge=0)
+    # a lesson can be marked done after this share of its estimated minutes has been spent on it
+    min_study_ratio: float = Field(0.5, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self):

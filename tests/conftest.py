@@ -11,7 +11,7 @@ os.environ["DATABASE_URL"] = fresh_database_url("unit")   # before config/settin
 
 from models.db import get_engine, session_scope  # noqa: E402
 from models.migrate import upgrade_db  # noqa: E402
-from services import org, users  # noqa: E402
+from services import org, settings, users  # noqa: E402
 from services.content import load_bank  # noqa: E402
 from services.permissions import load_actor, system_actor  # noqa: E402
 
@@ -26,6 +26,8 @@ def database():
     upgrade_db()
     with session_scope() as s:
         load_bank(s)
+        # tests study at machine speed: no minimum study time unless a test asks for one
+        settings.set_credit_rule(s, system_actor(), rule=settings.CreditRule(min_study_ratio=0))
     yield os.environ["DATABASE_URL"]
     get_engine().dispose()
 

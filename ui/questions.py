@@ -64,7 +64,8 @@ def review_block(item) -> None:
         st.markdown(f"{icon} **{item.position}.** {q['text']}")
         st.caption(t("quiz.score_line", score=f"{(item.score or 0):g}", points=f"{item.points:g}"))
         st.markdown(t("quiz.your_answer") + ": " + _describe(q, item.response))
-        st.markdown(t("quiz.correct_answer") + ": " + _describe(q, item.key))
+        if item.key is not None:      # keys only once the review policy allows (see learning.quiz_view)
+            st.markdown(t("quiz.correct_answer") + ": " + _describe(q, item.key))
         if item.explanation:
             st.info(item.explanation)
 

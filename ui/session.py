@@ -26,15 +26,18 @@ def db() -> Iterator[Session]:
 
 
 def current_actor() -> Actor | None:
-    """The signed-in actor: from this session, else from the browser's session cookie."""
+    """The signed-in actor. With a session cookie, the cookie decides on every run (so signing out,
+    a password change or a reset elsewhere ends this tab too); without one (tests, or the app run
+    without server.py) the sign-in of this browser session does."""
+    token = _cookie()
+    if token:
+        with db() as s:
+            uid = auth.resolve_session(s, token=token)
+        if uid is None:
+            st.session_state.pop("user_id", None)
+        else:
+            st.session_state["user_id"] = uid
     uid = st.session_state.get("user_id")
-    if uid is None:
-        token = _cookie()
-        if token:
-            with db() as s:
-                uid = auth.resolve_session(s, token=token)
-            if uid is not None:
-                st.session_state["user_id"] = uid
     if uid is None:
         return None
     try:
@@ -45,6 +48,11 @@ def current_actor() -> Actor | None:
         return None
     st.session_state.setdefault("locale", actor.locale)
     return actor
+
+
+def session_token() -> str | None:
+    """This browser's session token (to keep it when the user changes the password here)."""
+    return _cookie()
 
 
 def _cookie() -> str | None:

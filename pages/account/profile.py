@@ -8,7 +8,7 @@ from services.org import unit_labels as org_unit_labels
 from ui.fmt import local_time
 from ui.guard import guard, show_error
 from ui.i18n import t
-from ui.session import db
+from ui.session import db, session_token
 
 actor = guard()
 if st.session_state.pop("profile_go_home", False) and actor.has("learner"):
@@ -40,7 +40,7 @@ if ok:
     else:
         try:
             with db() as s:
-                auth.change_password(s, actor, current=current, new=new1)
+                auth.change_password(s, actor, current=current, new=new1, keep_token=session_token())
             st.session_state["profile_flash"] = t("profile.password_changed")
             st.session_state["profile_go_home"] = me.must_change_password
             st.rerun()

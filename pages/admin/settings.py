@@ -34,10 +34,13 @@ with st.form("settings_rule"):
     mid_hours = c2.number_input(t("settings.mid_hours"), 0.0, 20.0, rule.mid_hours, step=0.25)
     short_hours = c1.number_input(t("settings.short_hours"), 0.0, 20.0, rule.short_hours, step=0.25)
     quiz_bonus = c2.number_input(t("settings.quiz_bonus"), 0.0, 20.0, rule.quiz_bonus, step=0.25)
+    min_ratio = c1.slider(t("settings.min_study_ratio"), 0, 100, int(rule.min_study_ratio * 100), step=5,
+                          help=t("settings.min_study_ratio.help"), format="%d%%")
     if st.form_submit_button(t("settings.save"), type="primary"):
         try:
             new_rule = settings.CreditRule(long_minutes=long_minutes, long_hours=long_hours, mid_minutes=mid_minutes,
-                                           mid_hours=mid_hours, short_hours=short_hours, quiz_bonus=quiz_bonus)
+                                           mid_hours=mid_hours, short_hours=short_hours, quiz_bonus=quiz_bonus,
+                                           min_study_ratio=min_ratio / 100)
             with db() as s:
                 settings.set_credit_rule(s, actor, rule=new_rule)
             st.session_state["settings_flash"] = t("settings.saved")

@@ -67,14 +67,18 @@ if section == "lessons":
             if item.done:
                 st.success(t("course.lesson_done"))
             elif st.button(t("course.mark_done"), type="primary", icon=":material/task_alt:", key=f"course_done_{lesson_id}"):
-                with db() as s:
-                    finished = learning.complete_lesson(s, actor, lesson_id=lesson_id)
-                nxt = next((ls.id for ls in detail.lessons if not ls.done and ls.id != lesson_id), None)
-                if nxt:
-                    st.session_state["course_lesson_next"] = nxt
-                if finished:
-                    st.session_state["course_flash"] = t("course.just_completed", hours=hours(card.credit_hours))
-                st.rerun()
+                try:
+                    with db() as s:
+                        finished = learning.complete_lesson(s, actor, lesson_id=lesson_id)
+                except ServiceError as exc:
+                    show_error(exc)
+                else:
+                    nxt = next((ls.id for ls in detail.lessons if not ls.done and ls.id != lesson_id), None)
+                    if nxt:
+                        st.session_state["course_lesson_next"] = nxt
+                    if finished:
+                        st.session_state["course_flash"] = t("course.just_completed", hours=hours(card.credit_hours))
+                    st.rerun()
     if msg := st.session_state.pop("course_flash", None):
         st.balloons()
         st.success(msg)
@@ -130,6 +134,8 @@ else:
                 (st.success if view.passed else st.error)(
                     t("quiz.result", score=f"{view.score:g}", max=f"{view.max_score:g}", percent=f"{pct:.0f}",
                       verdict=t("quiz.passed") if view.passed else t("quiz.failed")))
+                if not view.passed:
+                    st.info(t("quiz.failed_hint"))
                 for item in view.items:
                     review_block(item)
                 if st.button(t("course.quiz_close"), key="course_quiz_close"):

@@ -23,12 +23,13 @@ def test_passwords_are_argon2id_hashes(session, make_user):
 def test_sign_in_and_wrong_password_counts_down(session, make_user):
     actor = make_user("learner", password="Right123x")
     assert auth.authenticate(session, username=actor.username, password="Right123x").user_id == actor.id
-    with pytest.raises(AuthFailed) as exc:
+    with pytest.raises(AuthFailed) as wrong_password:
         auth.authenticate(session, username=actor.username, password="wrong")
-    assert exc.value.code == "error.bad_credentials_left" and exc.value.params["left"] == 4
-    with pytest.raises(AuthFailed) as exc:
+    with pytest.raises(AuthFailed) as unknown_user:
         auth.authenticate(session, username="nobody-" + uid(), password="x")
-    assert exc.value.code == "error.bad_credentials"
+    # the same answer either way: the sign-in form does not tell which usernames exist
+    assert wrong_password.value.code == unknown_user.value.code == "error.bad_credentials"
+    assert wrong_password.value.params == unknown_user.value.params == {}
 
 
 def test_five_failures_lock_for_fifteen_minutes(session, make_user):
@@ -72,6 +73,44 @@ def test_admin_created_accounts_must_change_password(session, tree):
     session.refresh(session.get(User, u.id))
     assert not session.get(User, u.id).must_change_password
     assert auth.authenticate(session, username=u.username, password="Good1234pass")
+
+
+def test_parallel_wrong_guesses_all_count(make_user):
+    """The failure counter is incremented in SQL: concurrent guesses cannot overwrite each other."""
+    import threading
+    from models.db import session_scope
+    actor = make_user("learner", password="Right123x")
+    barrier = threading.Barrier(8)
+    codes = []
+
+    def guess():
+        with session_scope() as s:
+            barrier.wait()
+            try:
+                auth.authenticate(s, username=actor.username, password="bad-guess")
+            except AuthFailed as exc:
+                codes.append(exc.code)
+            except Exception as exc:   # SQLite busy under contention would show here
+                codes.append(repr(exc))
+    threads = [threading.Thread(target=guess) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert "error.account_locked" in codes, codes
+    with session_scope() as s:
+        with pytest.raises(AuthFailed) as exc:
+            auth.authenticate(s, username=actor.username, password="Right123x")
+        assert exc.value.code == "error.account_locked"
+
+
+def test_changing_the_password_signs_out_other_browsers(session, make_user):
+    actor = make_user("learner", password="Right123x")
+    here, _ = auth.exchange_ticket(session, ticket=auth.issue_login_ticket(session, user_id=actor.id))
+    elsewhere, _ = auth.exchange_ticket(session, ticket=auth.issue_login_ticket(session, user_id=actor.id))
+    auth.change_password(session, actor, current="Right123x", new="Newer456pw", keep_token=here)
+    assert auth.resolve_session(session, token=here) == actor.id
+    assert auth.resolve_session(session, token=elsewhere) is None
 
 
 def test_reset_password_forces_change_and_ends_sessions(session, make_user):

@@ -96,7 +96,8 @@ def test_changed_credit_rule_applies_to_new_completions(session, make_user):
     admin, actor = make_user("admin"), make_user("learner")
     old = settings.credit_rule(session)
     settings.set_credit_rule(session, admin, rule=settings.CreditRule(long_minutes=600, long_hours=3, mid_minutes=10,
-                                                                      mid_hours=2, short_hours=0.1, quiz_bonus=1))
+                                                                      mid_hours=2, short_hours=0.1, quiz_bonus=1,
+                                                                      min_study_ratio=0))
     try:
         lessons, _ = _finish_lessons(session, actor, "sec")
         attempt = learning.start_quiz(session, actor, course_id="sec")
@@ -145,8 +146,12 @@ def test_study_time_is_recorded_with_a_cap(session, make_user):
     assert session.get(LessonProgress, p.id).completed_at is None
 
 
-def test_quiz_keys_stay_hidden_until_submitted(session, make_user):
+def test_quiz_keys_stay_hidden_until_passed(session, make_user):
     actor = make_user("learner")
+    with pytest.raises(ValidationFailed) as exc:
+        learning.start_quiz(session, actor, course_id="egov")
+    assert exc.value.code == "error.quiz_lessons_first"
+    _finish_lessons(session, actor, "egov")
     attempt = learning.start_quiz(session, actor, course_id="egov")
     assert learning.start_quiz(session, actor, course_id="egov") == attempt   # resume, same paper
     view = learning.quiz_view(session, actor, attempt_id=attempt)
@@ -164,7 +169,52 @@ def test_quiz_keys_stay_hidden_until_submitted(session, make_user):
     learning.save_answer(session, actor, item_id=first.item_id, response=good)
     again = learning.quiz_view(session, actor, attempt_id=attempt)
     assert again.items[0].response == good           # saved at once, returned on resume
-    done = learning.submit_quiz(session, actor, attempt_id=attempt)
-    assert all(i.key is not None for i in done.items)
+    failed = learning.submit_quiz(session, actor, attempt_id=attempt)
+    assert failed.passed is False
+    # a failed attempt shows scores, not the keys the retake would need
+    assert all(i.score is not None and i.key is None and i.explanation is None for i in failed.items)
     with pytest.raises(ValidationFailed):
         learning.save_answer(session, actor, item_id=view.items[0].item_id, response=1)
+    retake = learning.start_quiz(session, actor, course_id="egov")
+    _answer_all(session, actor, retake, right=True)
+    passed = learning.submit_quiz(session, actor, attempt_id=retake)
+    assert passed.passed and all(i.key is not None and i.explanation for i in passed.items)
+
+
+def test_a_lesson_needs_its_minimum_study_time(session, make_user):
+    from datetime import timedelta
+    from models import LessonProgress
+    admin, actor = make_user("admin"), make_user("learner")
+    old = settings.credit_rule(session)
+    settings.set_credit_rule(session, admin, rule=old.model_copy(update={"min_study_ratio": 0.5}))
+    try:
+        lesson = session.exec(select(Lesson).where(Lesson.course_id == "dl").order_by(Lesson.position)).first()
+        with pytest.raises(ValidationFailed) as exc:
+            learning.complete_lesson(session, actor, lesson_id=lesson.id)
+        assert exc.value.code == "error.lesson_too_quick" and exc.value.params["minutes"] >= lesson.minutes // 2
+        p = session.exec(select(LessonProgress).where(LessonProgress.user_id == actor.id,
+                                                      LessonProgress.lesson_id == lesson.id)).one()
+        p.last_seen_at -= timedelta(seconds=lesson.minutes * 30 + 5)     # the learner read for half the time
+        session.add(p)
+        session.commit()
+        learning.complete_lesson(session, actor, lesson_id=lesson.id)
+        session.refresh(p)
+        assert p.completed_at is not None
+    finally:
+        settings.set_credit_rule(session, admin, rule=old)
+
+
+def test_time_on_one_lesson_is_not_counted_for_another(session, make_user):
+    from datetime import timedelta
+    from models import LessonProgress
+    actor = make_user("learner")
+    a, b = session.exec(select(Lesson).where(Lesson.course_id == "ncre").order_by(Lesson.position)).all()[:2]
+    learning.record_study(session, actor, lesson_id=a.id)
+    pa = session.exec(select(LessonProgress).where(LessonProgress.user_id == actor.id, LessonProgress.lesson_id == a.id)).one()
+    pa.last_seen_at -= timedelta(minutes=10)
+    session.add(pa)
+    session.commit()
+    learning.record_study(session, actor, lesson_id=b.id)       # ten minutes later, on another lesson
+    pb = session.exec(select(LessonProgress).where(LessonProgress.user_id == actor.id, LessonProgress.lesson_id == b.id)).one()
+    session.refresh(pa)
+    assert pb.seconds_spent == 0 and pa.seconds_spent == 0
