@@ -103,8 +103,11 @@ def users_create(
 
 @users_app.command("import")
 def users_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, help=".xlsx or .csv (see the template)"),
-                 password_stdin: bool = typer.Option(False, "--password-stdin", help="batch initial password from stdin")) -> None:
-    """Validate every row, then import all of them in one transaction, or none."""
+                 passwords_out: Optional[Path] = typer.Option(None, "--passwords-out",
+                                                              help="where to write the generated initial passwords "
+                                                                   "(default: FILE-initial-passwords.xlsx)")) -> None:
+    """Validate every row, then import all of them in one transaction, or none. Generated initial
+    passwords are written once to an .xlsx for the administrator to hand out."""
     import time
 
     from models.db import session_scope
@@ -112,8 +115,10 @@ def users_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, h
     from services.errors import ServiceError
     from services.permissions import system_actor
     _ready()
+    out = passwords_out or file.with_name(file.stem + "-initial-passwords.xlsx")
+    if out.exists():
+        _fail(f"{out} exists already; refusing to overwrite initial passwords")
     start = time.perf_counter()
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     try:
         with session_scope() as s:
             plan = user_import.plan_import(s, system_actor(), filename=file.name, data=file.read_bytes())
@@ -121,12 +126,14 @@ def users_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, h
                 for e in plan.errors:
                     typer.echo(f"row {e.row} [{e.field}] {e.value!r}: {e.code} {e.params or ''}", err=True)
                 _fail(f"{len(plan.errors)} problems; nothing imported")
-            result = user_import.apply_import(s, system_actor(), plan=plan, initial_password=password)
+            result = user_import.apply_import(s, system_actor(), plan=plan)
     except ServiceError as exc:
         _fail(f"refused: {exc.code} {exc.params}")
     typer.echo(f"imported {result.created} accounts in {time.perf_counter() - start:.1f}s")
-    if result.initial_password and not password_stdin:
-        typer.echo(f"batch initial password: {result.initial_password}")
+    if result.credentials:
+        out.write_bytes(result.credentials_xlsx())
+        out.chmod(0o600)
+        typer.echo(f"{len(result.credentials)} initial passwords written to {out} (hand them out, then delete the file)")
 
 
 @app.command("demo")

@@ -98,6 +98,13 @@ def create_first_admin(session: Session, *, username: str, name: str, password: 
     return user
 
 
+def _check_lengths(name: str, employee_no: str | None, email: str | None, phone: str | None) -> None:
+    for value, limit, field in ((name, 64, "name"), (employee_no, 32, "employee_no"), (email, 128, "email"),
+                                (phone, 32, "phone")):
+        if value and len(value) > limit:
+            raise ValidationFailed("error.field_too_long", field=field, max=limit)
+
+
 def _check_grants(session: Session, grants: list[Grant]) -> None:
     if not grants:
         raise ValidationFailed("error.roles_required")
@@ -114,8 +121,9 @@ def create_user(session: Session, actor: Actor, *, user_in: UserCreate) -> tuple
     user_in.username = validate_username(user_in.username)
     if not user_in.name.strip():
         raise ValidationFailed("error.name_required")
-    if session.exec(select(User).where(User.username == user_in.username)).first():
+    if session.exec(select(User).where(func.lower(User.username) == user_in.username.lower())).first():
         raise ValidationFailed("error.username_taken", username=user_in.username)
+    _check_lengths(user_in.name, user_in.employee_no, user_in.email, user_in.phone)
     if user_in.unit_id is not None:
         get_unit(session, user_in.unit_id)
     _check_grants(session, user_in.grants)
@@ -140,6 +148,7 @@ def update_user(session: Session, actor: Actor, *, user_id: int, name: str, unit
     user = get_user(session, user_id)
     if not name.strip():
         raise ValidationFailed("error.name_required")
+    _check_lengths(name.strip(), employee_no, email, phone)
     if unit_id != user.unit_id:
         if unit_id is not None:
             get_unit(session, unit_id)

@@ -1,4 +1,6 @@
 """Bulk user import (.xlsx/.csv): every row validated first; nothing is written unless all are valid."""
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -19,9 +21,11 @@ c2.download_button(t("import.template_csv"), user_import.template_csv(), "用户
 
 if done := st.session_state.pop("import_done", None):
     st.success(t("import.done", n=done["created"], seconds=f"{done['seconds']:.1f}"))
-    if done["password"]:
-        st.warning(t("import.password_once"))
-        st.code(done["password"], language=None)
+    if done["credentials"]:
+        st.warning(t("import.passwords_once", n=done["credentials"]))
+        st.download_button(t("import.download_passwords"), done["xlsx"], "初始密码.xlsx", type="primary",
+                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                           icon=":material/key:", key="import_passwords", on_click="ignore")
 
 upload = st.file_uploader(t("import.file"), type=["xlsx", "csv"], key="import_file")
 if upload is None:
@@ -44,17 +48,16 @@ if plan.errors:
 st.success(t("import.valid", n=len(plan.rows)))
 st.dataframe(pd.DataFrame([{k: (",".join(v) if isinstance(v, list) else v) for k, v in r.items() if k != "password"}
                            for r in plan.rows[:200]]), hide_index=True, width="stretch")
-with st.form("import_confirm"):
-    pw = st.text_input(t("import.initial_password"), type="password", help=t("import.initial_password.help"))
-    if st.form_submit_button(t("import.confirm", n=len(plan.rows)), type="primary"):
-        import time
-        start = time.perf_counter()
-        try:
-            with db() as s:
-                result = user_import.apply_import(s, actor, plan=plan, initial_password=pw or None)
-            st.session_state["import_done"] = {"created": result.created, "password": result.initial_password,
-                                               "seconds": time.perf_counter() - start}
-            del st.session_state["import_file"]
-            st.rerun()
-        except ServiceError as exc:
-            show_error(exc)
+st.caption(t("import.initial_password.help"))
+if st.button(t("import.confirm", n=len(plan.rows)), type="primary", key="import_confirm"):
+    start = time.perf_counter()
+    try:
+        with db() as s:
+            result = user_import.apply_import(s, actor, plan=plan)
+        # the generated passwords exist only in this one download (and as hashes)
+        st.session_state["import_done"] = {"created": result.created, "credentials": len(result.credentials),
+                                           "xlsx": result.credentials_xlsx(), "seconds": time.perf_counter() - start}
+        del st.session_state["import_file"]
+        st.rerun()
+    except ServiceError as exc:
+        show_error(exc)

@@ -258,12 +258,18 @@ def test_admin_imports_users_all_or_nothing(server, browser, tmp_path):
     page.get_by_role("button", name="确认导入 2 个账号").click()
     idle(page)
     assert page.get_by_text("已导入 2 个账号").is_visible()
-    batch = page.locator('[data-testid="stCode"]').first.inner_text().strip()
     shot(page, "13-import-done")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="下载初始密码表（仅此一次）").click()
+    saved = tmp_path / "passwords.xlsx"
+    download.value.save_as(saved)
+    from openpyxl import load_workbook
+    creds = {r[0]: r[2] for r in load_workbook(saved).active.iter_rows(min_row=2, values_only=True)}
+    assert set(creds) == {"li.na", "wang.fang"}
     with session_scope(server["database_url"]) as s:
         imported = s.exec(select(User).where(User.username.in_(["li.na", "wang.fang"]))).all()
         assert len(imported) == 2 and all(u.must_change_password for u in imported)
     from services import auth
     with session_scope(server["database_url"]) as s:
-        assert auth.authenticate(s, username="wang.fang", password=batch).must_change_password
+        assert auth.authenticate(s, username="wang.fang", password=creds["wang.fang"]).must_change_password
     context.close()

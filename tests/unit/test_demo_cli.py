@@ -41,6 +41,10 @@ def test_cli_end_to_end_on_a_fresh_database(tmp_path):
     people.write_text("用户名,姓名,单位编码\nzhao.yi,赵一,WH-HN\nqian.er,钱二,WH-WD\n", encoding="utf-8")
     good = cli("users", "import", str(people), url=url)
     assert good.returncode == 0 and "imported 2" in good.stdout
+    from openpyxl import load_workbook
+    sheet = load_workbook(tmp_path / "people-initial-passwords.xlsx").active
+    assert [r[0] for r in sheet.iter_rows(min_row=2, values_only=True)] == ["zhao.yi", "qian.er"]
+    assert cli("users", "import", str(people), url=url).returncode == 1   # never overwrites a password file
 
     engine = get_engine(url)
     with Session(engine) as s:
