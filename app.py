@@ -5,6 +5,7 @@ sign-in, a forced password change, or the pages the signed-in user's roles allow
 import streamlit as st
 
 from ui.bootstrap import bootstrap
+from ui.fmt import md_text
 from ui.i18n import LOCALES, t
 from ui.session import current_actor, db, sign_out
 from services import users as user_service
@@ -53,7 +54,7 @@ elif actor is None:
     pages = only("pages/account/login.py", "login", ":material/login:")
 else:
     with db() as s:
-        must_change = user_service.get_user(s, actor.id).must_change_password
+        must_change = user_service.get_user(s, actor, user_id=actor.id).must_change_password
     if must_change:
         pages = only("pages/account/profile.py", "profile", ":material/lock_reset:")
     else:
@@ -69,7 +70,7 @@ else:
 with st.sidebar:
     st.markdown(f"### :material/school: {t('app.name')}")
     if actor is not None:
-        st.caption(t("app.signed_in_as", name=actor.name, username=actor.username))
+        st.caption(t("app.signed_in_as", name=md_text(actor.name), username=md_text(actor.username)))
     choice = st.selectbox(t("app.language"), list(LOCALES), format_func=LOCALES.get,
                           index=list(LOCALES).index(st.session_state.get("locale", "zh-CN")), key="sidebar_locale")
     if choice != st.session_state.get("locale", "zh-CN"):

@@ -72,6 +72,7 @@ def users_create(
     role: list[str] = typer.Option(["learner"], "--role", help="learner|trainer|hr|admin (repeatable)"),
     unit: Optional[str] = typer.Option(None, "--unit", help="unit code (trainer/hr roles are scoped to it)"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from standard input"),
+    whole_city: bool = typer.Option(False, "--whole-city", help="trainer/hr scope: the whole organisation"),
 ) -> None:
     """Create an account. Without --password-stdin a random initial password is printed once.
     The first account created on an empty database needs no admin and must change nothing."""
@@ -89,6 +90,8 @@ def users_create(
                 if u is None:
                     _fail(f"unknown unit: {unit}")
                 unit_id = u.id
+            if unit_id is None and any(r in users.SCOPED_ROLES for r in role) and not whole_city:
+                _fail("trainer and hr roles need --unit (their scope), or --whole-city for the whole organisation")
             grants = [users.Grant(role=r, scope_unit_id=unit_id if r in users.SCOPED_ROLES else None) for r in role]
             user, pw = users.create_user(s, system_actor(), user_in=users.UserCreate(
                 username=username, name=name, unit_id=unit_id, grants=grants, password=password))

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     max_failed_logins: int = 5
     lockout_minutes: int = 15
     cookie_name: str = "isa_session"
+    # Secure cookie: None = when the request arrived over HTTPS; set True behind a TLS-terminating proxy
+    cookie_secure: bool | None = None
     default_locale: str = "zh-CN"
 
 

@@ -36,7 +36,9 @@ def session_route(request: Request) -> RedirectResponse:
     if issued:
         token, _expires = issued
         response.set_cookie(settings.cookie_name, token, max_age=settings.session_hours * 3600, path="/",
-                            httponly=True, samesite="lax", secure=request.url.scheme == "https")
+                            httponly=True, samesite="lax",
+                            secure=settings.cookie_secure if settings.cookie_secure is not None
+                            else request.url.scheme == "https")
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
@@ -12,6 +12,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from config import get_settings
+
+
+LOCAL_TZ = timezone(timedelta(hours=8))   # the city's clock (Asia/Shanghai, no daylight saving)
+
+
+def local_year(moment: datetime | None = None) -> int:
+    """The calendar year a moment belongs to in the city: 学时 years and annual targets follow it."""
+    return (moment or utcnow()).astimezone(LOCAL_TZ).year
 
 
 def utcnow() -> datetime:

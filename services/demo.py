@@ -12,7 +12,7 @@ from sqlmodel import Session, func, select
 
 from models import (Attempt, AttemptItem, Course, CourseCompletion, LedgerEntry, Lesson, LessonProgress, Membership,
                     OrgUnit, Question, QuestionVersion, RoleGrant, User)
-from models.db import utcnow
+from models.db import local_year, utcnow
 from services import audit, auth
 from services.content import DrawRule
 from services.errors import ValidationFailed
@@ -191,24 +191,24 @@ def _study_history(session: Session, rng: random.Random, learners: list[tuple[in
             completions.append({"user_id": uid, "course_id": c.id, "completed_at": t})
             minutes = sum(ls.minutes for ls in lessons[c.id])
             hours = rule.course_hours(minutes)
-            entries.append({"user_id": uid, "year": t.year, "hours": hours, "source_type": "course", "source_id": c.id,
+            entries.append({"user_id": uid, "year": local_year(t), "hours": hours, "source_type": "course", "source_id": c.id,
                             "course_id": c.id, "created_at": t,
                             "reason": f"完成课程《{c.title}》：学习材料 {minutes} 分钟，计 {hours:g} 学时"})
             if c.quiz and rule.quiz_bonus:
-                entries.append({"user_id": uid, "year": t.year, "hours": rule.quiz_bonus, "source_type": "quiz",
+                entries.append({"user_id": uid, "year": local_year(t), "hours": rule.quiz_bonus, "source_type": "quiz",
                                 "source_id": c.id, "course_id": c.id, "created_at": t,
                                 "reason": f"通过《{c.title}》课程测验，加 {rule.quiz_bonus:g} 学时"})
         # hours earned elsewhere (the provincial cadre e-learning site, classroom training), entered
         # as imported ledger rows so that compliance varies as it does in a real city
-        for year in (now.year - 1, now.year):
+        for year in (local_year(now) - 1, local_year(now)):
             if rng.random() < 0.3 + 0.6 * engagement:
                 start_of_year = now.replace(year=year, month=1, day=1, hour=9, minute=0, second=0, microsecond=0)
-                span = (now - start_of_year).days if year == now.year else 364
+                span = (now - start_of_year).days if year == local_year(now) else 364
                 when = start_of_year + timedelta(days=rng.randint(0, max(span - 1, 0)))
                 hours = round(rng.uniform(4, 52) * (0.5 + engagement) * 2) / 2
-                entries.append({"user_id": uid, "year": when.year, "hours": hours, "source_type": "import",
+                entries.append({"user_id": uid, "year": year, "hours": hours, "source_type": "import",
                                 "source_id": f"demo-{year}", "course_id": None, "created_at": when,
-                                "reason": f"{when.year} 年干部网络学院学时导入（演示数据）：{hours:g} 学时"})
+                                "reason": f"{year} 年干部网络学院学时导入（演示数据）：{hours:g} 学时"})
     for table, data in ((LessonProgress, progress), (CourseCompletion, completions), (LedgerEntry, entries)):
         for i in range(0, len(data), 5000):
             session.execute(insert(table), data[i:i + 5000])

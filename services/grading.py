@@ -2,9 +2,14 @@
 fractions add up, and a score never goes below 0 or above the item's points."""
 from __future__ import annotations
 
-import fnmatch
+import re
 import unicodedata
 from typing import Any
+
+
+def _wildcard(pattern: str) -> re.Pattern:
+    """Moodle short-answer matching: '*' matches anything, every other character is literal."""
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.S)
 
 
 def _norm(s: str) -> str:
@@ -19,7 +24,8 @@ def valid_response(record: dict[str, Any], response: Any) -> bool:
     if t == "single_choice":
         return isinstance(response, int) and not isinstance(response, bool) and 0 <= response < len(record["options"])
     if t == "multiple_choice":
-        return isinstance(response, list) and all(isinstance(i, int) and 0 <= i < len(record["options"]) for i in response)
+        return isinstance(response, list) and all(isinstance(i, int) and not isinstance(i, bool)
+                                                  and 0 <= i < len(record["options"]) for i in response)
     if t == "true_false":
         return isinstance(response, bool)
     if t == "numerical" and isinstance(response, (int, float)) and not isinstance(response, bool):
@@ -46,7 +52,8 @@ def fraction(record: dict[str, Any], response: Any) -> float | None:
     if t == "multiple_choice":
         opts = record["options"]
         total = sum(opts[i]["fraction"] for i in {int(i) for i in response} if 0 <= i < len(opts))
-        return min(1.0, max(0.0, total))
+        # keys written as thirds (0.3333333 ×3) add up to 0.9999999: count that as full marks
+        return 1.0 if total > 0.99999 else min(1.0, max(0.0, total))
     if t == "true_false":
         return 1.0 if bool(response) == bool(record["answer"]) else 0.0
     if t == "fill_blank":
@@ -54,7 +61,7 @@ def fraction(record: dict[str, Any], response: Any) -> float | None:
         best = 0.0
         for a in record["answers"]:
             pattern = _norm(a["text"])
-            if given == pattern or ("*" in pattern and fnmatch.fnmatchcase(given, pattern)):
+            if given == pattern or ("*" in pattern and _wildcard(pattern).fullmatch(given)):
                 best = max(best, a["fraction"])
         return min(1.0, max(0.0, best))
     if t == "numerical":

@@ -1,6 +1,7 @@
 """The 学时 ledger: append-only rows, each with a reason; totals are SUMs, never counters."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import pandas as pd
@@ -8,9 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from models import Course, LedgerEntry, OrgUnit, User
-from models.db import utcnow
+from models.db import local_year, utcnow
 from services import audit
-from services.errors import ValidationFailed
+from services.errors import NotFound, ValidationFailed
 from services.permissions import Actor, require_admin, require_scope
 from services.settings import target_for_unit
 
@@ -26,7 +27,7 @@ def credit(session: Session, *, user_id: int, hours: float, source_type: str, so
     now = utcnow()
     try:
         with session.begin_nested():
-            session.add(LedgerEntry(user_id=user_id, year=now.year, hours=round(hours, 2), source_type=source_type,
+            session.add(LedgerEntry(user_id=user_id, year=local_year(now), hours=round(hours, 2), source_type=source_type,
                                     source_id=source_id, course_id=course_id, reason=reason, created_at=now,
                                     created_by=created_by))
     except IntegrityError:   # a concurrent credit of the same source won the race
@@ -37,13 +38,14 @@ def credit(session: Session, *, user_id: int, hours: float, source_type: str, so
 def adjust(session: Session, actor: Actor, *, user_id: int, hours: float, reason: str) -> None:
     """An admin correction: a new signed row with the admin's reason (the ledger is never edited)."""
     require_admin(actor)
+    if session.get(User, user_id) is None:
+        raise NotFound(what="user", id=user_id)
     if not reason.strip():
         raise ValidationFailed("error.reason_required")
     if hours == 0 or abs(hours) > 100:
         raise ValidationFailed("error.adjust_range")
-    n = session.exec(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.user_id == user_id)).one()
-    credit(session, user_id=user_id, hours=hours, source_type="adjustment", source_id=f"adj-{n + 1}-{utcnow():%Y%m%d%H%M%S}",
-           reason=reason.strip(), created_by=actor.id)
+    credit(session, user_id=user_id, hours=hours, source_type="adjustment", source_id=f"adj-{uuid.uuid4().hex}",
+           reason=reason.strip()[:400], created_by=actor.id)
     audit.record(session, actor.id, "ledger.adjust", user_id=user_id, hours=hours, reason=reason.strip())
     session.commit()
 
@@ -62,7 +64,7 @@ class HoursSummary:
 
 
 def my_summary(session: Session, actor: Actor, *, year: int | None = None) -> HoursSummary:
-    year = year or utcnow().year
+    year = year or local_year()
     rows = session.exec(
         select(Course.required, func.sum(LedgerEntry.hours))
         .join(Course, Course.id == LedgerEntry.course_id, isouter=True)
@@ -104,4 +106,4 @@ def _entries(session: Session, user_id: int, year: int | None) -> pd.DataFrame:
 
 def my_years(session: Session, actor: Actor) -> list[int]:
     years = session.exec(select(LedgerEntry.year).where(LedgerEntry.user_id == actor.id).distinct()).all()
-    return sorted(set(years) | {utcnow().year}, reverse=True)
+    return sorted(set(years) | {local_year()}, reverse=True)

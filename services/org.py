@@ -123,6 +123,8 @@ def move_unit(session: Session, actor: Actor, *, unit_id: int, new_parent_id: in
     parent = get_unit(session, new_parent_id) if new_parent_id else None
     if parent is not None and parent.path.startswith(unit.path):
         raise ValidationFailed("error.unit_move_into_itself")
+    if parent is not None and not parent.active:
+        raise ValidationFailed("error.unit_parent_retired")
     old_path = unit.path
     new_path = f"{parent.path if parent else '/'}{unit.id}/"
     delta = (parent.depth + 1 if parent else 0) - unit.depth

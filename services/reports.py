@@ -6,7 +6,7 @@ import pandas as pd
 from sqlmodel import Session, col, func, select
 
 from models import LedgerEntry, OrgUnit, RoleGrant, User
-from models.db import utcnow
+from models.db import local_year
 from services.org import subtree_ids
 from services.permissions import Actor, scope_paths
 from services.settings import default_target, unit_targets
@@ -14,7 +14,7 @@ from services.settings import default_target, unit_targets
 
 def hours_by_unit(session: Session, actor: Actor, *, year: int | None = None) -> pd.DataFrame:
     """One row per unit in scope that has learners: headcount, hours, average, how many reached their target."""
-    year = year or utcnow().year
+    year = year or local_year()
     paths = scope_paths(actor, "hr")
     unit_ids = subtree_ids(session, paths)
     totals = (select(LedgerEntry.user_id, func.sum(LedgerEntry.hours).label("total"))

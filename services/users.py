@@ -135,17 +135,24 @@ def create_user(session: Session, actor: Actor, *, user_in: UserCreate) -> tuple
     return user, password
 
 
-def get_user(session: Session, user_id: int) -> User:
+def _user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(what="user", id=user_id)
     return user
 
 
+def get_user(session: Session, actor: Actor, *, user_id: int) -> User:
+    """An account record: one's own, or anyone's for an admin."""
+    if actor.id != user_id:
+        require_admin(actor)
+    return _user(session, user_id)
+
+
 def update_user(session: Session, actor: Actor, *, user_id: int, name: str, unit_id: int | None,
                 phone: str | None = None, email: str | None = None, employee_no: str | None = None) -> None:
     require_admin(actor)
-    user = get_user(session, user_id)
+    user = _user(session, user_id)
     if not name.strip():
         raise ValidationFailed("error.name_required")
     _check_lengths(name.strip(), employee_no, email, phone)
@@ -167,7 +174,7 @@ def update_user(session: Session, actor: Actor, *, user_id: int, name: str, unit
 
 def set_grants(session: Session, actor: Actor, *, user_id: int, grants: list[Grant]) -> None:
     require_admin(actor)
-    user = get_user(session, user_id)
+    user = _user(session, user_id)
     _check_grants(session, grants)
     if user.id == actor.id and not any(g.role == "admin" for g in grants):
         raise ValidationFailed("error.cannot_drop_own_admin")
@@ -184,7 +191,7 @@ def set_grants(session: Session, actor: Actor, *, user_id: int, grants: list[Gra
 def reset_password(session: Session, actor: Actor, *, user_id: int) -> str:
     """New random password (shown once), forced change, lock cleared, signed-in sessions ended."""
     require_admin(actor)
-    user = get_user(session, user_id)
+    user = _user(session, user_id)
     password = auth.generate_password()
     user.password_hash = auth.hash_password(password)
     user.must_change_password = True
@@ -199,7 +206,7 @@ def reset_password(session: Session, actor: Actor, *, user_id: int) -> str:
 
 def set_active(session: Session, actor: Actor, *, user_id: int, active: bool) -> None:
     require_admin(actor)
-    user = get_user(session, user_id)
+    user = _user(session, user_id)
     if user.id == actor.id and not active:
         raise ValidationFailed("error.cannot_deactivate_self")
     user.active = active
@@ -213,7 +220,7 @@ def set_active(session: Session, actor: Actor, *, user_id: int, active: bool) ->
 def set_locale(session: Session, actor: Actor, *, locale: str) -> None:
     if locale not in LOCALES:
         raise ValidationFailed("error.locale_unknown", locale=locale)
-    user = get_user(session, actor.id)
+    user = _user(session, actor.id)
     user.locale = locale
     session.add(user)
     session.commit()

@@ -5,6 +5,7 @@ import streamlit as st
 
 from services.errors import ServiceError
 from services.permissions import Actor
+from ui.fmt import md_text
 from ui.i18n import t
 from ui.session import current_actor
 
@@ -23,7 +24,8 @@ def guard(*roles: str) -> Actor:
 
 def show_error(exc: ServiceError) -> None:
     """Translate a service error for the user."""
-    params = {k: (v if not hasattr(v, "strftime") else _fmt_time(v)) for k, v in exc.params.items()}
+    params = {k: (_fmt_time(v) if hasattr(v, "strftime") else md_text(v) if isinstance(v, str) else v)
+              for k, v in exc.params.items()}
     st.error(t(exc.code, **params))
 
 

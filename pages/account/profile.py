@@ -14,7 +14,7 @@ actor = guard()
 if st.session_state.pop("profile_go_home", False) and actor.has("learner"):
     st.switch_page("pages/learner/home.py")   # the forced change is done: on to the learner's home
 with db() as s:
-    me = user_service.get_user(s, actor.id)
+    me = user_service.get_user(s, actor, user_id=actor.id)
     unit_labels = org_unit_labels(s)
 
 st.title(t("profile.title"))

@@ -4,6 +4,7 @@ import streamlit as st
 
 from models.org import UNIT_KINDS
 from services import org
+from ui.fmt import md_text
 from ui.guard import act, guard
 from ui.i18n import t
 from ui.session import db
@@ -42,13 +43,13 @@ with form_col:
         kind = st.selectbox(t("org.col.kind"), UNIT_KINDS, index=UNIT_KINDS.index("unit"), format_func=lambda k: t(f"unit.{k}"))
         if st.form_submit_button(t("org.add"), type="primary"):
             act(lambda s: org.create_unit(s, actor, code=code, name=name, kind=kind, parent_id=parent),
-                flash_key="org_flash", flash=t("org.added", name=name))
+                flash_key="org_flash", flash=t("org.added", name=md_text(name)))
     with rename, st.form("org_rename"):
         uid = st.selectbox(t("org.unit"), ids, format_func=labels.get, key="org_rename_unit")
         new_name = st.text_input(t("org.new_name"))
         if st.form_submit_button(t("org.rename"), type="primary"):
             act(lambda s: org.rename_unit(s, actor, unit_id=uid, name=new_name),
-                flash_key="org_flash", flash=t("org.renamed", name=new_name))
+                flash_key="org_flash", flash=t("org.renamed", name=md_text(new_name)))
     with move, st.form("org_move"):
         uid = st.selectbox(t("org.unit"), ids, format_func=labels.get, key="org_move_unit")
         target = st.selectbox(t("org.new_parent"), [None] + ids, format_func=lambda i: labels[i] if i else t("org.top_level"))

@@ -6,7 +6,7 @@ from models.user import ROLES
 from services import ledger, org
 from services import users as user_service
 from services.errors import ServiceError
-from ui.fmt import local_time
+from ui.fmt import local_time, md_text
 from ui.guard import act, guard, show_error
 from ui.i18n import t
 from ui.session import db
@@ -20,7 +20,7 @@ with db() as s:
 if msg := st.session_state.pop("users_flash", None):
     st.success(msg)
 if secret := st.session_state.pop("users_secret", None):
-    st.warning(t("users.password_once", username=secret[0]))
+    st.warning(t("users.password_once", username=md_text(secret[0])))
     st.code(secret[1], language=None)
 
 with st.expander(t("users.create"), icon=":material/person_add:"):
@@ -39,7 +39,7 @@ with st.expander(t("users.create"), icon=":material/person_add:"):
                 with db() as s:
                     u, pw = user_service.create_user(s, actor, user_in=user_service.UserCreate(
                         username=username, name=name, unit_id=unit, phone=phone or None, email=email or None, grants=grants))
-                st.session_state["users_flash"] = t("users.created", username=u.username)
+                st.session_state["users_flash"] = t("users.created", username=md_text(u.username))
                 st.session_state["users_secret"] = (u.username, pw)
                 st.rerun()
             except ServiceError as exc:
@@ -63,17 +63,18 @@ table = pd.DataFrame([{
     t("users.status"): t("users.inactive") if not r.active else (t("users.locked") if r.locked else t("users.active")),
     t("users.last_login"): local_time(r.last_login_at),
 } for r in rows])
+# the table's key follows the filters: a selection never outlives the rows it was made on
 event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                     key="users_table")
-picked = event.selection.rows if event and event.selection else []
+                     key=f"users_table_{text}_{unit_filter}_{role_filter}_{page_no}")
+picked = [i for i in (event.selection.rows if event and event.selection else []) if i < len(rows)]
 if not picked:
     st.caption(t("users.pick_row"))
     st.stop()
 
 row = rows[picked[0]]
 with db() as s:
-    user = user_service.get_user(s, row.id)
-st.subheader(t("users.edit", username=user.username))
+    user = user_service.get_user(s, actor, user_id=row.id)
+st.subheader(t("users.edit", username=md_text(user.username)))
 edit, roles_tab, account, hours_tab = st.tabs([t("users.tab.profile"), t("users.tab.roles"), t("users.tab.account"),
                                               t("users.tab.hours")])
 with edit, st.form("users_edit"):
@@ -93,8 +94,10 @@ with roles_tab, st.form("users_roles"):
         scope = None
         if r in ("trainer", "hr"):
             choices = [None] + unit_ids
+            # an existing grant keeps its scope; a new one starts at the person's own unit, never "whole city"
+            preset = current.get(r) if r in current else user.unit_id
             scope = st.selectbox(t("users.scope", role=t(f"role.{r}")), choices, key=f"users_scope_{user.id}_{r}",
-                                 index=choices.index(current.get(r)) if current.get(r) in choices else 0,
+                                 index=choices.index(preset) if preset in choices else 0,
                                  format_func=lambda i: labels[i] if i else t("users.scope_all"))
         if has:
             new_grants.append(user_service.Grant(role=r, scope_unit_id=scope))

@@ -4,14 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from services import reports
-from models.db import utcnow
+from models.db import local_year
 from ui.guard import guard
 from ui.i18n import t
 from ui.session import db
 
 actor = guard("hr")
 st.title(t("hr.title"))
-this_year = utcnow().year
+this_year = local_year()
 year = st.columns([1, 4])[0].selectbox(t("hours.year"), [this_year, this_year - 1], key="hr_year")
 with db() as s:
     df = reports.hours_by_unit(s, actor, year=year)

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from services import learning, ledger
-from ui.fmt import hours
+from ui.fmt import hours, md_text
 from ui.guard import guard
 from ui.i18n import t
 from ui.session import db
@@ -13,7 +13,7 @@ with db() as s:
     summary = ledger.my_summary(s, actor)
     steps = learning.next_steps(s, actor)
 
-st.title(t("home.title", name=actor.name))
+st.title(t("home.title", name=md_text(actor.name)))
 c1, c2, c3 = st.columns(3)
 c1.metric(t("hours.this_year", year=summary.year), hours(summary.total), help=t("hours.total.help"))
 c2.metric(t("hours.target"), hours(summary.target))

@@ -32,9 +32,10 @@ with db() as s:
     df = bank.list_questions(s, actor, course_id=course_id or None, qtype=qtype or None, text=text, difficulty=diff)
 st.caption(t("bank.count", n=len(df)))
 shown = df.assign(type=df["type"].map(lambda q: t("qtype." + q)), usage=df["usage"].map(lambda u: t("usage." + u))).rename(columns=lambda c: t(f"bank.col.{c}"))
+# the table's key follows the filters: a selection never outlives the rows it was made on
 event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                     key="bank_table")
-rows = event.selection.rows if event and event.selection else []
+                     key=f"bank_table_{course_id}_{qtype}_{diff}_{text}")
+rows = [i for i in (event.selection.rows if event and event.selection else []) if i < len(df)]
 if rows:
     qid = df.iloc[rows[0]]["id"]
     try:

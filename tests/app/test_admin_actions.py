@@ -80,3 +80,18 @@ def test_users_page_creates_an_account_and_shows_the_password_once(make_user_mod
         assert auth.authenticate(s, username=name, password=shown).must_change_password
     at.run()
     assert not at.code   # shown once
+
+
+def test_users_page_survives_a_filter_after_a_row_was_selected(make_user_module):
+    admin = make_user_module("admin")
+    for _ in range(4):
+        make_user_module("learner")
+    at = _page(admin.id, "pages/admin/users.py")
+    at.session_state["users_table__None_None_1"] = {"selection": {"rows": [3], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert at.subheader, "row 3 opens its edit panel"
+    at.text_input(key="users_search").input(admin.username)
+    at.run()
+    assert not at.exception            # the old selection (row 3) does not apply to the 1-row result
+    assert not at.subheader

@@ -23,6 +23,11 @@ MC = {"type": "multiple_choice", "options": [{"text": "a", "fraction": 0.5}, {"t
     ({"type": "numerical", "answers": [{"value": 8, "tolerance": 0, "fraction": 1.0}]}, "eight", 1, 0.0),
     ({"type": "matching", "pairs": [{"left": "a", "right": "1"}, {"left": "b", "right": "2"}, {"left": "", "right": "3"}]},
      {"a": "1", "b": "3"}, 1, 0.5),
+    ({"type": "fill_blank", "answers": [{"text": "IPv6?*", "fraction": 1.0}]}, "IPv6X", 1, 0.0),   # only * is a wildcard
+    ({"type": "fill_blank", "answers": [{"text": "[1]*", "fraction": 1.0}]}, "[1] ref", 1, 1.0),
+    (MC, [True, True], 2, 0.0),                                                                      # not indices
+    ({"type": "multiple_choice", "options": [{"text": x, "fraction": f} for x, f in
+      (("a", 0.3333333), ("b", 0.3333333), ("c", 0.3333333), ("d", -0.5))]}, [0, 1, 2], 3, 3.0),
     ({"type": "essay"}, "text", 10, None),
 ])
 def test_scores_stay_within_zero_and_points(record, response, points, expected):

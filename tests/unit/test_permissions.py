@@ -18,6 +18,7 @@ def test_learner_is_refused_admin_trainer_and_hr_services(session, make_user, tr
         lambda: users.set_grants(session, learner, user_id=learner.id, grants=[users.Grant(role="admin")]),
         lambda: users.set_active(session, learner, user_id=learner.id, active=False),
         lambda: users.search_users(session, learner),
+        lambda: users.get_user(session, learner, user_id=learner.id + 1),
         lambda: user_import.plan_import(session, learner, filename="a.csv", data=b"x"),
         lambda: settings.set_default_target(session, learner, hours=10),
         lambda: settings.set_credit_rule(session, learner, rule=settings.CreditRule()),
