@@ -27,10 +27,17 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
+def _same_site(request: Request) -> bool:
+    """Browsers say where a navigation came from (Sec-Fetch-Site). Our sign-in page navigates here
+    itself ("same-origin"); a link on another site ("cross-site") must not sign anyone in or out
+    (login CSRF). Clients that send no such header (old browsers, scripts) are let through."""
+    return request.headers.get("sec-fetch-site", "same-origin") == "same-origin"
+
+
 def session_route(request: Request) -> RedirectResponse:
     settings = get_settings()
     response = RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
-    ticket = request.query_params.get("ticket", "")
+    ticket = request.query_params.get("ticket", "") if _same_site(request) else ""
     with session_scope() as s:
         issued = auth.exchange_ticket(s, ticket=ticket) if ticket else None
     if issued:
@@ -45,6 +52,8 @@ def session_route(request: Request) -> RedirectResponse:
 
 def logout_route(request: Request) -> RedirectResponse:
     settings = get_settings()
+    if not _same_site(request):
+        return RedirectResponse("/", status_code=303)
     with session_scope() as s:
         auth.revoke_session(s, token=request.cookies.get(settings.cookie_name))
     response = RedirectResponse("/", status_code=303)

@@ -46,8 +46,13 @@ if plan.errors:
     st.stop()
 
 st.success(t("import.valid", n=len(plan.rows)))
-st.dataframe(pd.DataFrame([{k: (",".join(v) if isinstance(v, list) else v) for k, v in r.items() if k != "password"}
-                           for r in plan.rows[:200]]), hide_index=True, width="stretch")
+preview = [{t("import.col.row"): r["row"], t("field.username"): r["username"], t("field.name"): r["name"],
+            t("field.unit"): r["unit"], t("field.roles"): "、".join(t(f"role.{x}") for x in r["roles"]),
+            t("users.scope_col"): r["scope"], t("field.phone"): r["phone"], t("field.email"): r["email"]}
+           for r in plan.rows[:200]]
+st.dataframe(pd.DataFrame(preview), hide_index=True, width="stretch")
+if len(plan.rows) > 200:
+    st.caption(t("import.preview_first", n=200))
 st.caption(t("import.initial_password.help"))
 if st.button(t("import.confirm", n=len(plan.rows)), type="primary", key="import_confirm"):
     start = time.perf_counter()

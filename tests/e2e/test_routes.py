@@ -11,9 +11,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _get(url, cookie=None):
+def _get(url, cookie=None, site=None):
     opener = urllib.request.build_opener(_NoRedirect)
-    req = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    headers = {"Cookie": cookie} if cookie else {}
+    if site:
+        headers["Sec-Fetch-Site"] = site
+    req = urllib.request.Request(url, headers=headers)
     try:
         return opener.open(req, timeout=10)
     except urllib.error.HTTPError as exc:   # 3xx arrive here when not followed
@@ -47,3 +50,21 @@ def test_no_open_redirect_and_no_cookie_for_bad_tickets(server):
         r = _get(f"{server['url']}/auth/session?ticket=nonsense&next={nxt}")
         assert r.status == 303 and r.headers["Location"] == "/", nxt
         assert "Set-Cookie" not in r.headers
+
+
+def test_links_from_other_sites_cannot_sign_in_or_out(server):
+    """Login CSRF: an attacker's own ticket sent to a victim from another site is not honoured."""
+    from sqlmodel import select
+    from models import User
+    with session_scope(server["database_url"]) as s:
+        uid = s.exec(select(User.id)).first()
+        ticket = auth.issue_login_ticket(s, user_id=uid)
+    r = _get(f"{server['url']}/auth/session?ticket={ticket}&next=/", site="cross-site")
+    assert r.status == 303 and "Set-Cookie" not in r.headers
+    ok = _get(f"{server['url']}/auth/session?ticket={ticket}&next=/", site="same-origin")
+    assert "isa_session=" in ok.headers["Set-Cookie"]       # the ticket was not spent by the refused call
+    token = ok.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
+    out = _get(f"{server['url']}/auth/logout", cookie=f"isa_session={token}", site="cross-site")
+    assert out.status == 303 and "Set-Cookie" not in out.headers
+    with session_scope(server["database_url"]) as s:
+        assert auth.resolve_session(s, token=token) == uid
