@@ -22,6 +22,7 @@ from services.interchange import QuestionIn, content_hash, normalised_text, pyda
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LESSON_MIN_CJK, LESSON_MAX_CJK = 800, 2500
 HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
+CITED_LAW = re.compile(r"《[^》]*(?:法|条例|办法|规定)》")   # a question that cites one needs legal_basis
 
 
 class DrawRule(BaseModel):
@@ -201,6 +202,8 @@ def check_bank(root: Path | None = None) -> dict[str, Any]:
                 errors.append(f"{label}: category '{q.category}' is not under the course category '{spec.category}'")
             if q.type == "fill_blank" and "____" not in q.text:
                 errors.append(f"{label}: fill_blank text needs a ____ blank")
+            if CITED_LAW.search(q.text) and q.legal_basis is None:
+                errors.append(f"{label}: cites {CITED_LAW.search(q.text).group(0)} but has no legal_basis")
             if q.type == "essay" and not q.rubric:
                 errors.append(f"{label}: essay needs a grading rubric")
             key = normalised_text(q.text)

@@ -50,6 +50,16 @@ def test_checker_finds_broken_questions(tmp_path):
     assert "duplicate of question" in errors
 
 
+def test_checker_requires_legal_basis_where_a_law_is_cited(tmp_path):
+    bank = _copy_bank(tmp_path)
+    qfile = next((bank / "courses").glob("05-*/questions.yaml"))
+    items = yaml.safe_load(qfile.read_text(encoding="utf-8"))
+    cited = next(q for q in items if q.get("legal_basis") and "《" in q["text"])
+    del cited["legal_basis"]
+    qfile.write_text(yaml.safe_dump(items, allow_unicode=True), encoding="utf-8")
+    assert any(f"question {cited['id']}: cites 《" in e for e in check_bank(bank)["errors"])
+
+
 def test_checker_finds_short_lessons_html_and_unsatisfiable_rules(tmp_path):
     bank = _copy_bank(tmp_path)
     course_dir = next((bank / "courses").glob("*/"))
