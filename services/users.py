@@ -99,10 +99,10 @@ def create_first_admin(session: Session, *, username: str, name: str, password: 
 
 
 def _check_lengths(name: str, employee_no: str | None, email: str | None, phone: str | None) -> None:
-    for value, limit, field in ((name, 64, "name"), (employee_no, 32, "employee_no"), (email, 128, "email"),
+    for value, limit, column in ((name, 64, "name"), (employee_no, 32, "employee_no"), (email, 128, "email"),
                                 (phone, 32, "phone")):
         if value and len(value) > limit:
-            raise ValidationFailed("error.field_too_long", field=field, max=limit)
+            raise ValidationFailed("error.field_too_long", field=column, max=limit)
 
 
 def _check_grants(session: Session, grants: list[Grant]) -> None:

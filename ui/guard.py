@@ -46,3 +46,14 @@ def act(call, *, flash_key: str, flash: str) -> None:
         return
     st.session_state[flash_key] = flash
     st.rerun()
+
+
+def fetch(call):
+    """Read through a service in its own unit of work; on a service error show it and stop the page."""
+    from ui.session import db
+    try:
+        with db() as s:
+            return call(s)
+    except ServiceError as exc:
+        show_error(exc)
+        st.stop()

@@ -4,7 +4,7 @@ import streamlit as st
 from services import learning
 from services.errors import ServiceError
 from ui.fmt import duration, hours
-from ui.guard import guard, show_error
+from ui.guard import fetch, guard, show_error
 from ui.i18n import t
 from ui.questions import answer_widget, review_block
 from ui.session import db
@@ -21,12 +21,7 @@ if not course_id:
 st.session_state["course_id"] = course_id
 st.query_params["course"] = course_id
 
-try:
-    with db() as s:
-        detail = learning.course_detail(s, actor, course_id=course_id)
-except ServiceError as exc:
-    show_error(exc)
-    st.stop()
+detail = fetch(lambda s: learning.course_detail(s, actor, course_id=course_id))
 card = detail.card
 
 st.title(course_title(card))

@@ -2,9 +2,8 @@
 import streamlit as st
 
 from services import bank
-from services.errors import ServiceError
 from services.interchange import QUESTION_TYPES
-from ui.guard import guard, show_error
+from ui.guard import fetch, guard
 from ui.i18n import t
 from ui.session import db
 
@@ -38,12 +37,7 @@ event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun",
 rows = [i for i in (event.selection.rows if event and event.selection else []) if i < len(df)]
 if rows:
     qid = df.iloc[rows[0]]["id"]
-    try:
-        with db() as s:
-            rec = bank.question_record(s, actor, question_id=qid)
-    except ServiceError as exc:
-        show_error(exc)
-        st.stop()
+    rec = fetch(lambda s: bank.question_record(s, actor, question_id=qid))
     with st.container(border=True):
         type_label = t("qtype." + rec["type"])
         st.markdown(f"**{qid}** · v{rec['_version']} ({t('bank.versions', n=rec['_versions'])}) · {type_label}")
