@@ -35,14 +35,18 @@ def hours_by_unit(session: Session, actor: Actor, *, year: int | None = None) ->
                 return targets[a]
         return default
     if people.empty:
-        return pd.DataFrame(columns=["unit_id", "unit", "parent", "people", "hours", "avg_hours", "target", "reached", "rate"])
+        return pd.DataFrame(columns=["unit_id", "unit", "label", "parent", "people", "hours", "avg_hours", "target",
+                                     "reached", "rate"])
     people["target"] = people["unit_id"].map(target)
     people["reached"] = people["hours"] >= people["target"]
     g = people.groupby("unit_id").agg(people=("user_id", "count"), hours=("hours", "sum"),
                                       target=("target", "first"), reached=("reached", "sum")).reset_index()
     g["unit"] = g["unit_id"].map(lambda i: units[i].name)
     g["parent"] = g["unit_id"].map(lambda i: all_units[units[i].parent_id].name if units[i].parent_id in all_units else "")
+    # district offices share names (区政府办公室 in every district): label those with their parent
+    dup = g["unit"].duplicated(keep=False)
+    g["label"] = g["unit"].where(~dup, g["parent"] + " · " + g["unit"])
     g["avg_hours"] = (g["hours"] / g["people"]).round(2)
     g["rate"] = (g["reached"] / g["people"]).round(4)
     g["hours"] = g["hours"].round(2)
-    return g[["unit_id", "unit", "parent", "people", "hours", "avg_hours", "target", "reached", "rate"]].sort_values("rate")
+    return g[["unit_id", "unit", "label", "parent", "people", "hours", "avg_hours", "target", "reached", "rate"]].sort_values("rate")

@@ -29,18 +29,18 @@ c4.metric(t("hr.rate"), f"{100 * reached / people:.1f}%")
 st.subheader(t("hr.by_unit"))
 st.caption(t("hr.chart_help"))
 chart_df = df.sort_values("avg_hours")
-order = list(chart_df["unit"])
+order = list(chart_df["label"])
 bars = alt.Chart(chart_df).mark_bar().encode(
     x=alt.X("avg_hours:Q", title=t("hr.avg_hours")),
-    y=alt.Y("unit:N", sort=order, title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
+    y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
     color=alt.condition(alt.datum.avg_hours < alt.datum.target * 0.5, alt.value("#c0392b"), alt.value("#1f5fa8")),
-    tooltip=[alt.Tooltip("unit:N", title=t("field.unit")), alt.Tooltip("parent:N", title=t("hr.parent")),
+    tooltip=[alt.Tooltip("label:N", title=t("field.unit")), alt.Tooltip("parent:N", title=t("hr.parent")),
              alt.Tooltip("people:Q", title=t("hr.people")), alt.Tooltip("avg_hours:Q", title=t("hr.avg_hours")),
              alt.Tooltip("target:Q", title=t("hours.target")), alt.Tooltip("reached:Q", title=t("hr.reached"))])
 target_rule = alt.Chart(chart_df).mark_tick(color="#555", thickness=2, size=14).encode(
-    x="target:Q", y=alt.Y("unit:N", sort=order))
+    x="target:Q", y=alt.Y("label:N", sort=order))
 st.altair_chart((bars + target_rule).properties(height=max(220, 22 * len(chart_df))), width="stretch")
-view = pd.DataFrame({t("field.unit"): df["unit"], t("hr.parent"): df["parent"], t("hr.people"): df["people"],
+view = pd.DataFrame({t("field.unit"): df["label"], t("hr.parent"): df["parent"], t("hr.people"): df["people"],
                      t("hr.hours"): df["hours"], t("hr.avg_hours"): df["avg_hours"], t("hours.target"): df["target"],
                      t("hr.reached"): df["reached"], t("hr.rate_pct"): (df["rate"] * 100).round(1)})
 st.dataframe(view, hide_index=True, width="stretch")

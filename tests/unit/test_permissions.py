@@ -101,3 +101,15 @@ def test_someone_elses_ledger_is_for_admins_and_hr_in_scope(session, make_user):
     for wrong in (hr_out, other):
         with pytest.raises(PermissionDenied):
             ledger.entries_of(session, wrong, user_id=learner.id)
+
+
+def test_units_with_the_same_name_stay_apart_in_reports(session, make_user, tree):
+    from services import org
+    admin = make_user("admin")
+    a = org.create_unit(session, admin, code=f"SAME-A-{tree['city']}-{admin.id}", name="区政府办公室", parent_id=tree["district"])
+    b = org.create_unit(session, admin, code=f"SAME-B-{tree['city']}-{admin.id}", name="区政府办公室", parent_id=tree["district2"])
+    for unit in (a, b):
+        users.create_user(session, admin, user_in=users.UserCreate(username=f"same{unit.id}", name="某", unit_id=unit.id))
+    df = reports.hours_by_unit(session, admin)
+    labels = set(df[df["unit_id"].isin([a.id, b.id])]["label"])
+    assert labels == {"测试区 · 区政府办公室", "另一区 · 区政府办公室"}
