@@ -5,7 +5,7 @@ import streamlit as st
 
 from services import reports
 from models.db import local_year
-from ui.guard import guard
+from ui.guard import fetch, guard
 from ui.i18n import t
 from ui.session import db
 
@@ -44,3 +44,20 @@ view = pd.DataFrame({t("field.unit"): df["label"], t("hr.parent"): df["parent"],
                      t("hr.hours"): df["hours"], t("hr.avg_hours"): df["avg_hours"], t("hours.target"): df["target"],
                      t("hr.reached"): df["reached"], t("hr.rate_pct"): (df["rate"] * 100).round(1)})
 st.dataframe(view, hide_index=True, width="stretch")
+
+st.subheader(t("hr.people_title"))
+units = dict(zip(df["unit_id"], df["label"]))
+c1, c2 = st.columns([3, 1])
+unit_id = c1.selectbox(t("field.unit"), [None, *units], format_func=lambda u: units.get(u, t("hr.all_in_scope")),
+                       key="hr_people_unit")
+below = c2.checkbox(t("hr.below_only"), value=True, key="hr_people_below")
+people = fetch(lambda s: reports.people(s, actor, year=year, unit_id=unit_id, below_target_only=below))
+st.caption(t("hr.people_count", n=len(people)))
+columns = {"username": t("field.username"), "name": t("field.name"), "unit": t("field.unit"),
+           "hours": t("hr.hours"), "target": t("hours.target"), "gap": t("hr.gap"),
+           "required_done": t("hr.required_done")}
+if not people.empty:
+    st.dataframe(people[list(columns)].rename(columns=columns), hide_index=True, width="stretch")
+    st.download_button(t("hr.export"), reports.people_xlsx(people, columns), f"学时统计-{year}.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       icon=":material/download:", on_click="ignore", key="hr_export")

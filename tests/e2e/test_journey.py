@@ -229,6 +229,10 @@ def test_every_page_renders_in_the_browser_for_each_role(server, browser):
             assert not page.get_by_text("Page not found").count(), (role, key)
             assert page.locator("h1").count() >= 1, (role, key)
             shot(page, f"tour-{role}-{key}")
+            page.mouse.move(800, 500)
+            page.mouse.wheel(0, 5000)          # Streamlit scrolls inside the page: look at the bottom too
+            page.wait_for_timeout(300)
+            shot(page, f"tour-{role}-{key}-end")
         context.close()
 
 

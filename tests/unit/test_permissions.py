@@ -25,6 +25,7 @@ def test_learner_is_refused_admin_trainer_and_hr_services(session, make_user, tr
         lambda: settings.set_unit_target(session, learner, unit_id=tree["city"], hours=5),
         lambda: ledger.adjust(session, learner, user_id=learner.id, hours=5, reason="x"),
         lambda: reports.hours_by_unit(session, learner),
+        lambda: reports.people(session, learner),
         lambda: bank.list_questions(session, learner),
         lambda: bank.question_record(session, learner, question_id="sec-001"),
         lambda: demo.load_demo(session, learner, learners=1),
@@ -113,3 +114,30 @@ def test_units_with_the_same_name_stay_apart_in_reports(session, make_user, tree
     df = reports.hours_by_unit(session, admin)
     labels = set(df[df["unit_id"].isin([a.id, b.id])]["label"])
     assert labels == {"测试区 · 区政府办公室", "另一区 · 区政府办公室"}
+
+
+def test_hr_drill_down_to_people_stays_in_scope_and_exports(session, make_user, tree):
+    import io
+
+    from openpyxl import load_workbook
+
+    from services import ledger
+    hr = make_user(("hr", "district"), unit="district")
+    done = make_user("learner", unit="village")
+    behind = make_user("learner", unit="town")
+    outsider = make_user("learner", unit="district2")
+    ledger.credit(session, user_id=done.id, hours=80, source_type="import", source_id="t1", reason="导入")
+    session.commit()
+    df = reports.people(session, hr)
+    names = set(df["username"])
+    assert {done.username, behind.username} <= names and outsider.username not in names
+    row = df[df["username"] == behind.username].iloc[0]
+    assert row["gap"] == row["target"] and row["unit"].endswith("测试镇")
+    below = reports.people(session, hr, below_target_only=True)
+    assert done.username not in set(below["username"]) and behind.username in set(below["username"])
+    assert list(below["gap"]) == sorted(below["gap"], reverse=True)
+    assert set(reports.people(session, hr, unit_id=tree["village"])["username"]) >= {done.username}
+    with pytest.raises(PermissionDenied):
+        reports.people(session, hr, unit_id=tree["district2"])
+    sheet = load_workbook(io.BytesIO(reports.people_xlsx(df, {"username": "用户名", "hours": "学时"}))).active
+    assert [c.value for c in sheet[1]] == ["用户名", "学时"] and sheet.max_row == len(df) + 1
