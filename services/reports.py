@@ -12,7 +12,7 @@ from models.db import local_year
 from services.errors import PermissionDenied
 from services.org import subtree_ids
 from services.permissions import Actor, scope_paths
-from services.settings import default_target, unit_targets
+from services.settings import target_resolver
 
 
 def hours_by_unit(session: Session, actor: Actor, *, year: int | None = None) -> pd.DataFrame:
@@ -30,13 +30,10 @@ def hours_by_unit(session: Session, actor: Actor, *, year: int | None = None) ->
     people = pd.DataFrame(rows, columns=["user_id", "unit_id", "hours"])
     units = {u.id: u for u in session.exec(select(OrgUnit).where(col(OrgUnit.id).in_(unit_ids))).all()}
     all_units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
-    targets, default = unit_targets(session), default_target(session)
+    target_of = target_resolver(session)
 
     def target(uid: int) -> float:
-        for a in reversed([int(x) for x in all_units[uid].path.strip("/").split("/") if x]):
-            if a in targets:
-                return targets[a]
-        return default
+        return target_of(all_units[uid].path)
     if people.empty:
         return pd.DataFrame(columns=["unit_id", "unit", "label", "parent", "people", "hours", "avg_hours", "target",
                                      "reached", "rate"])
@@ -83,13 +80,10 @@ def people(session: Session, actor: Actor, *, year: int | None = None, unit_id: 
     if df.empty:
         return df.assign(unit=[], target=[], gap=[], reached=[])
     all_units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
-    targets, default = unit_targets(session), default_target(session)
+    target_of = target_resolver(session)
 
     def target(uid: int) -> float:
-        for a in reversed([int(x) for x in all_units[uid].path.strip("/").split("/") if x]):
-            if a in targets:
-                return targets[a]
-        return default
+        return target_of(all_units[uid].path)
     df["unit"] = df["unit_id"].map(lambda i: " / ".join(   # the path below the city, e.g. 海勃湾区 / 新华街道
         all_units[int(x)].name for x in all_units[i].path.strip("/").split("/")[1:] if x) or all_units[i].name)
     df["target"] = df["unit_id"].map(target)

@@ -1,6 +1,8 @@
 """Admin-editable settings: the 学时 crediting rule and the annual targets (design.md §2)."""
 from __future__ import annotations
 
+from typing import Callable
+
 from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session, select
 
@@ -95,13 +97,19 @@ def unit_targets(session: Session) -> dict[int, float]:
     return {r.unit_id: r.hours for r in session.exec(select(UnitTarget)).all()}
 
 
+def target_resolver(session: Session) -> Callable[[str], float]:
+    """unit path -> annual target: the nearest ancestor-or-self with a target, else the default.
+    Reads the settings once, for reports over many units."""
+    targets, default = unit_targets(session), default_target(session)
+
+    def resolve(path: str) -> float:
+        for uid in reversed([int(x) for x in path.strip("/").split("/") if x]):
+            if uid in targets:
+                return targets[uid]
+        return default
+    return resolve
+
+
 def target_for_unit(session: Session, unit_id: int | None) -> float:
-    """The nearest ancestor-or-self target, else the default."""
-    if unit_id is not None:
-        unit = session.get(OrgUnit, unit_id)
-        if unit is not None:
-            targets = unit_targets(session)
-            for uid in reversed([int(x) for x in unit.path.strip("/").split("/") if x]):
-                if uid in targets:
-                    return targets[uid]
-    return default_target(session)
+    unit = session.get(OrgUnit, unit_id) if unit_id is not None else None
+    return target_resolver(session)(unit.path if unit else "/")
