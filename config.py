@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     # Secure cookie: None = when the request arrived over HTTPS; set True behind a TLS-terminating proxy
     cookie_secure: bool | None = None
     default_locale: str = "zh-CN"
+    # Websocket origins accepted besides the app's own (scheme://host[:port]); for reverse proxies
+    # that present another public origin. Comma-separated in the environment.
+    allowed_origins: list[str] = []
+    # Addresses of reverse proxies whose X-Forwarded-For is believed (the client address for sign-in
+    # throttling); empty = use the peer address as is.
+    trusted_proxies: list[str] = []
 
 
 @lru_cache
