@@ -49,10 +49,28 @@ class RubricItem(BaseModel):
 
 
 class LegalBasis(BaseModel):
+    """`effective`: when the law first took effect. `amended`: the dates on which amendments took
+    effect, oldest first, when the question teaches the amended (current) text; the current text
+    has been in force since the last of them."""
     model_config = ConfigDict(extra="forbid")
     law: str
     article: str | None = None
     effective: dt.date
+    amended: list[dt.date] | None = None
+
+    @model_validator(mode="after")
+    def _amendments_in_order(self) -> "LegalBasis":
+        if self.amended is not None:
+            if not self.amended:
+                raise ValueError("amended, when given, lists at least one date")
+            dates = [self.effective, *self.amended]
+            if any(b <= a for a, b in zip(dates, dates[1:])):
+                raise ValueError("amended dates must be later than effective and in ascending order")
+        return self
+
+    @property
+    def current_text_since(self) -> dt.date:
+        return self.amended[-1] if self.amended else self.effective
 
 
 class QuestionIn(BaseModel):
