@@ -1,0 +1,1 @@
+"""Analytics: HR dashboards, forecasts and item statistics (design.md §3)."""
