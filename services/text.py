@@ -8,7 +8,7 @@ from services.errors import ValidationFailed
 
 # C0 and C1 control characters, DEL, and the Unicode line/paragraph separators; TAB is refused too
 # (it breaks TSV/CSV exports and is invisible in a name).
-_CONTROL = re.compile(r"[\x00-\x08\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")   # includes \t \n \r
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")   # \t \n \r allowed
 
 
