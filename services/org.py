@@ -1,4 +1,5 @@
-"""The org tree: units with a materialised path so a subtree is one indexed prefix query."""
+"""The org tree: units with a materialised path so a subtree is one indexed prefix query.
+Writes flush into the caller's unit of work (page helper, CLI, test), which commits once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,10 +8,22 @@ from sqlmodel import Session, func, select
 
 from models import OrgUnit, User
 from models.db import utcnow
+from models.org import UNIT_KINDS
 from services import audit
 from services.errors import NotFound, ValidationFailed
 from services.permissions import Actor, require_admin
-from models.org import UNIT_KINDS
+from services.text import clean_text
+
+CODE_MAX = OrgUnit.__table__.c.code.type.length
+NAME_MAX = OrgUnit.__table__.c.name.type.length
+
+
+def _clean_code(code: str | None) -> str:
+    return clean_text((code or "").strip(), field="编码", max_length=CODE_MAX) or ""
+
+
+def _clean_name(name: str | None) -> str:
+    return clean_text((name or "").strip(), field="名称", max_length=NAME_MAX) or ""
 
 
 @dataclass
@@ -86,7 +99,7 @@ def subtree_ids(session: Session, paths: tuple[str, ...]) -> list[int]:
 def create_unit(session: Session, actor: Actor, *, code: str, name: str, kind: str = "unit",
                 parent_id: int | None = None) -> OrgUnit:
     require_admin(actor)
-    code, name = code.strip(), name.strip()
+    code, name = _clean_code(code), _clean_name(name)
     if not code or not name:
         raise ValidationFailed("error.unit_fields_required")
     if kind not in UNIT_KINDS:
@@ -102,19 +115,20 @@ def create_unit(session: Session, actor: Actor, *, code: str, name: str, kind: s
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
     session.add(unit)
     audit.record(session, actor.id, "org.create", unit=code, name=name)
-    session.commit()
+    session.flush()
     return unit
 
 
 def rename_unit(session: Session, actor: Actor, *, unit_id: int, name: str) -> None:
     require_admin(actor)
     unit = get_unit(session, unit_id)
-    if not name.strip():
+    name = _clean_name(name)
+    if not name:
         raise ValidationFailed("error.unit_fields_required")
-    audit.record(session, actor.id, "org.rename", unit=unit.code, old=unit.name, new=name.strip())
-    unit.name = name.strip()
+    audit.record(session, actor.id, "org.rename", unit=unit.code, old=unit.name, new=name)
+    unit.name = name
     session.add(unit)
-    session.commit()
+    session.flush()
 
 
 def move_unit(session: Session, actor: Actor, *, unit_id: int, new_parent_id: int | None) -> None:
@@ -135,7 +149,7 @@ def move_unit(session: Session, actor: Actor, *, unit_id: int, new_parent_id: in
     unit.parent_id = new_parent_id
     session.add(unit)
     audit.record(session, actor.id, "org.move", unit=unit.code, parent=parent.code if parent else None)
-    session.commit()
+    session.flush()
 
 
 def retire_unit(session: Session, actor: Actor, *, unit_id: int) -> None:
@@ -151,7 +165,7 @@ def retire_unit(session: Session, actor: Actor, *, unit_id: int) -> None:
     unit.retired_at = utcnow()
     session.add(unit)
     audit.record(session, actor.id, "org.retire", unit=unit.code)
-    session.commit()
+    session.flush()
 
 
 def unit_labels(session: Session) -> dict[int, str]:
