@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.db import utcnow
@@ -42,7 +42,7 @@ class LedgerEntry(SQLModel, table=True):
     user_id: int = Field(foreign_key="app_user.id")
     year: int = Field(index=True)
     hours: float
-    source_type: str = Field(max_length=16)   # course | quiz | exam | adjustment | import
+    source_type: str = Field(max_length=16)   # lesson | quiz | exam | adjustment | import | course (before 0002)
     source_id: str = Field(max_length=64)
     course_id: Optional[str] = Field(default=None, foreign_key="course.id", index=True)
     reason: str = Field(max_length=400)
@@ -50,22 +50,41 @@ class LedgerEntry(SQLModel, table=True):
     created_by: Optional[int] = Field(default=None, foreign_key="app_user.id")
 
 
+# The attempt life cycle (course quizzes now, exams next), a closed set checked by the database:
+#   in_progress      open: answers are saved one by one until submission or the deadline
+#   pending_grading  closed, but some item needs a human score (essays): no pass/fail yet
+#   submitted        closed and fully graded: score and passed are final
+# Closing is one conditional UPDATE ... WHERE status = 'in_progress', so it happens exactly once.
+ATTEMPT_OPEN = "in_progress"
+ATTEMPT_PENDING = "pending_grading"
+ATTEMPT_DONE = "submitted"
+ATTEMPT_STATUSES = (ATTEMPT_OPEN, ATTEMPT_PENDING, ATTEMPT_DONE)
+OPEN_ATTEMPT_WHERE = "status = 'in_progress'"
+
+
 class Attempt(SQLModel, table=True):
-    """One sitting of a course quiz (and, later, an exam). The paper is drawn once and stored."""
+    """One sitting of a course quiz (and, later, an exam). The paper is drawn once and stored.
+    At most one open attempt per learner, course and kind (a unique index over open attempts only)."""
     __tablename__ = "attempt"
-    __table_args__ = (Index("ix_attempt_user_course", "user_id", "course_id"),)
+    __table_args__ = (
+        Index("ix_attempt_user_course", "user_id", "course_id"),
+        CheckConstraint("status IN ('in_progress', 'pending_grading', 'submitted')", name="ck_attempt_status"),
+        Index("uq_attempt_open", "user_id", "course_id", "kind", unique=True,
+              sqlite_where=text(OPEN_ATTEMPT_WHERE), postgresql_where=text(OPEN_ATTEMPT_WHERE)),
+    )
     id: Optional[int] = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="app_user.id", index=True)
     kind: str = Field(default="quiz", max_length=8)      # quiz | exam
     course_id: Optional[str] = Field(default=None, foreign_key="course.id")
     started_at: datetime = Field(default_factory=utcnow)
-    deadline_at: Optional[datetime] = None
+    deadline_at: Optional[datetime] = None               # server clock; saves at or after it are refused
     submitted_at: Optional[datetime] = None
-    status: str = Field(default="in_progress", max_length=16)   # in_progress | submitted
+    status: str = Field(default=ATTEMPT_OPEN, max_length=16)   # one of ATTEMPT_STATUSES
+    auto_submitted: bool = False                          # finalised at the deadline, not by the learner
     score: Optional[float] = None
     max_score: float = 0
     pass_percent: float = 60
-    passed: Optional[bool] = None
+    passed: Optional[bool] = None                         # None while open or pending grading
 
 
 class AttemptItem(SQLModel, table=True):
@@ -79,4 +98,5 @@ class AttemptItem(SQLModel, table=True):
     option_order: Optional[list[int]] = Field(default=None, sa_column=Column(JSON))  # shuffled display order
     response: Optional[Any] = Field(default=None, sa_column=Column(JSON))           # saved at every change
     saved_at: Optional[datetime] = None
-    score: Optional[float] = None
+    version: int = 0            # +1 at every save: a save names the version it replaces (stale tabs are refused)
+    score: Optional[float] = None   # None until graded (an essay waits for a human)

@@ -125,26 +125,32 @@ def load_demo(session: Session, actor: Actor, *, learners: int = 300, seed: int 
     result = DemoResult(units=len(units), learners=learners, learner_password=learner_password)
     staff = [("trainer01", "培训师 王老师", "trainer", "WH", "trainer"), ("hr_city", "市委组织部 人事 刘科长", "hr", "WH", "hr"),
              ("hr_hbw", "海勃湾区 人事 陈科长", "hr", "WH-HBW", "hr"), ("hr_wd", "乌达区 人事 赵科长", "hr", "WH-WD", "hr")]
+    staff_history = []
     for username, name, role, scope, label in staff:
         password = auth.generate_password()
         home = by_code["WH-ZZB"] if scope == "WH" else by_code[f"{scope}-RSJ"]
+        created = now - timedelta(days=rng.randint(400, 900))
         u = User(username=username, name=name, unit_id=home.id, password_hash=auth.hash_password(password),
-                 must_change_password=False)
+                 must_change_password=False, created_at=created)
         session.add(u)
         session.flush()
         session.add(RoleGrant(user_id=u.id, role=role, scope_unit_id=by_code[scope].id))
         session.add(RoleGrant(user_id=u.id, role="learner"))
-        session.add(Membership(user_id=u.id, unit_id=home.id))
+        session.add(Membership(user_id=u.id, unit_id=home.id, valid_from=created))
         result.accounts.append((username, label, password))
-    _study_history(session, rng, [(uid, r["created_at"]) for uid, r in zip(ids, rows)])
+        staff_history.append((u.id, created))
+    # trainers and HR hold the learner role too: they study like everyone else (without a history
+    # they would top every "behind target" list)
+    _study_history(session, rng, [(uid, r["created_at"]) for uid, r in zip(ids, rows)] + staff_history)
     audit.record(session, actor.id, "demo.load", learners=learners, seed=seed)
-    session.commit()
+    session.flush()
     return result
 
 
 def _study_history(session: Session, rng: random.Random, learners: list[tuple[int, object]]) -> None:
     """Lesson progress, quiz attempts, completions and ledger rows over this year and last year,
-    credited with the same rule the live platform uses."""
+    credited with the same rule the live platform uses: a row per lesson done (its tier), the quiz
+    bonus when the quiz is passed, and a completion record (no hours of its own)."""
     courses = session.exec(select(Course).where(Course.active).order_by(Course.position)).all()
     if not courses or not learners:
         return
@@ -169,31 +175,39 @@ def _study_history(session: Session, rng: random.Random, learners: list[tuple[in
             n_done = len(lessons[c.id]) if rng.random() < 0.6 + 0.3 * engagement else rng.randint(0, len(lessons[c.id]) - 1)
             start = now - timedelta(days=rng.randint(5, 540), hours=rng.randint(0, 10))
             t = start
-            for ls in lessons[c.id][: max(n_done, 1)]:
+            finished = 0
+            for i, ls in enumerate(lessons[c.id][: max(n_done, 1)]):
                 t += timedelta(hours=rng.uniform(1, 72))
                 spent = int(ls.minutes * 60 * rng.uniform(0.6, 1.6))
-                done = ls.position <= n_done
+                seen = t + timedelta(seconds=spent)
+                if seen > now:     # history ends today
+                    break
+                done_at = seen if i < n_done else None
                 progress.append({"user_id": uid, "course_id": c.id, "lesson_id": ls.id, "first_opened_at": t,
-                                 "last_seen_at": t + timedelta(seconds=spent), "seconds_spent": spent,
-                                 "completed_at": t + timedelta(seconds=spent) if done else None})
-            if n_done < len(lessons[c.id]):
+                                 "last_seen_at": seen, "seconds_spent": spent, "completed_at": done_at})
+                if done_at is None:
+                    continue
+                # each lesson done is credited as its own 课件 when it was done (the live rule, see learning.py)
+                finished += 1
+                hours = rule.lesson_hours(ls.minutes)
+                entries.append({"user_id": uid, "year": local_year(done_at), "hours": hours, "source_type": "lesson",
+                                "source_id": ls.id, "course_id": c.id, "created_at": done_at,
+                                "reason": f"学完《{c.title}》第 {ls.position} 节《{ls.title}》：{ls.minutes} 分钟，计 {hours:g} 学时"})
+            if finished < len(lessons[c.id]):
                 continue
             passed = True
             if c.quiz:
                 passed = False
                 for _ in range(3):   # up to three tries
                     t += timedelta(hours=rng.uniform(0.5, 48))
+                    if t > now:
+                        break
                     passed = _demo_quiz(session, rng, uid, c, pools, t, ability)
                     if passed:
                         break
             if not passed or t > now:
                 continue
             completions.append({"user_id": uid, "course_id": c.id, "completed_at": t})
-            minutes = sum(ls.minutes for ls in lessons[c.id])
-            hours = rule.course_hours(minutes)
-            entries.append({"user_id": uid, "year": local_year(t), "hours": hours, "source_type": "course", "source_id": c.id,
-                            "course_id": c.id, "created_at": t,
-                            "reason": f"完成课程《{c.title}》：学习材料 {minutes} 分钟，计 {hours:g} 学时"})
             if c.quiz and rule.quiz_bonus:
                 entries.append({"user_id": uid, "year": local_year(t), "hours": rule.quiz_bonus, "source_type": "quiz",
                                 "source_id": c.id, "course_id": c.id, "created_at": t,

@@ -38,14 +38,15 @@ def valid_response(record: dict[str, Any], response: Any) -> bool:
 
 
 def fraction(record: dict[str, Any], response: Any) -> float | None:
-    """Fraction 0..1 earned by `response`; None when it needs a human (essay). Malformed responses earn 0."""
+    """Fraction 0..1 earned by `response`; None when it needs a human (an answered essay: "pending
+    grading", never a silent 0). Unanswered items, essays included, earn 0; malformed responses earn 0."""
     if record["type"] != "essay" and not valid_response(record, response):
         return 0.0
     t = record["type"]
-    if t == "essay":
-        return None
-    if response is None or response == "" or response == []:
+    if response is None or response == [] or (isinstance(response, str) and not response.strip()):
         return 0.0
+    if t == "essay":
+        return None if isinstance(response, str) else 0.0
     if t == "single_choice":
         opts = record["options"]
         return max(0.0, opts[int(response)]["fraction"]) if 0 <= int(response) < len(opts) else 0.0

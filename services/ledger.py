@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from models import Course, LedgerEntry, OrgUnit, User
@@ -14,6 +14,26 @@ from services import audit
 from services.errors import NotFound, ValidationFailed
 from services.permissions import Actor, require_admin, require_scope
 from services.settings import target_for_unit
+
+
+def insert_once(session: Session, model, values: dict[str, Any], *, index_elements: list[str],
+                index_where: Any = None, returning: Any = None) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING on a unique key (SQLite and PostgreSQL): the loser of a race
+    skips instead of failing the whole unit of work, with no savepoint (with the pysqlite driver a
+    savepoint opened before any write is a transaction of its own, committed on release). Returns the
+    `returning` column of the new row (None when skipped), or without it whether a row was inserted."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:   # pragma: no cover - the app supports SQLite and PostgreSQL
+        raise RuntimeError(f"unsupported database {dialect}")
+    stmt = insert(model.__table__).values(**values).on_conflict_do_nothing(index_elements=index_elements,
+                                                                          index_where=index_where)
+    if returning is not None:
+        return session.execute(stmt.returning(returning)).scalar_one_or_none()
+    return session.execute(stmt).rowcount == 1
 
 
 def credit(session: Session, *, user_id: int, hours: float, source_type: str, source_id: str,
@@ -25,14 +45,11 @@ def credit(session: Session, *, user_id: int, hours: float, source_type: str, so
     if exists is not None:
         return False
     now = utcnow()
-    try:
-        with session.begin_nested():
-            session.add(LedgerEntry(user_id=user_id, year=local_year(now), hours=round(hours, 2), source_type=source_type,
-                                    source_id=source_id, course_id=course_id, reason=reason, created_at=now,
-                                    created_by=created_by))
-    except IntegrityError:   # a concurrent credit of the same source won the race
-        return False
-    return True
+    # a concurrent credit of the same source may win the race: then this one adds nothing
+    return insert_once(session, LedgerEntry, {
+        "user_id": user_id, "year": local_year(now), "hours": round(hours, 2), "source_type": source_type,
+        "source_id": source_id, "course_id": course_id, "reason": reason, "created_at": now, "created_by": created_by},
+        index_elements=["user_id", "source_type", "source_id"])
 
 
 def adjust(session: Session, actor: Actor, *, user_id: int, hours: float, reason: str) -> None:
@@ -47,7 +64,7 @@ def adjust(session: Session, actor: Actor, *, user_id: int, hours: float, reason
     credit(session, user_id=user_id, hours=hours, source_type="adjustment", source_id=f"adj-{uuid.uuid4().hex}",
            reason=reason.strip()[:400], created_by=actor.id)
     audit.record(session, actor.id, "ledger.adjust", user_id=user_id, hours=hours, reason=reason.strip())
-    session.commit()
+    session.flush()
 
 
 @dataclass

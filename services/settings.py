@@ -14,7 +14,8 @@ from services.permissions import Actor, require_admin
 
 
 class CreditRule(BaseModel):
-    """Course hours by minutes of study material; a bonus for passing the course quiz."""
+    """学时 per lesson (课件) by its minutes of study material (design.md §2: each lesson is credited on
+    its own when it is done); a bonus for passing the course quiz."""
     long_minutes: int = Field(30, ge=1)       # at least this many minutes ...
     long_hours: float = Field(1.0, ge=0)      # ... earn this
     mid_minutes: int = Field(15, ge=1)        # at least this many (and under long_minutes) ...
@@ -30,7 +31,8 @@ class CreditRule(BaseModel):
             raise ValueError("mid_minutes must be below long_minutes")
         return self
 
-    def course_hours(self, minutes: int) -> float:
+    def lesson_hours(self, minutes: int) -> float:
+        """The tier a lesson of `minutes` earns."""
         if minutes >= self.long_minutes:
             return self.long_hours
         if minutes >= self.mid_minutes:
@@ -60,7 +62,7 @@ def set_credit_rule(session: Session, actor: Actor, *, rule: CreditRule) -> None
     require_admin(actor)
     _put(session, actor, "credit_rule", rule.model_dump())
     audit.record(session, actor.id, "settings.credit_rule", **rule.model_dump())
-    session.commit()
+    session.flush()
 
 
 def default_target(session: Session) -> float:
@@ -73,7 +75,7 @@ def set_default_target(session: Session, actor: Actor, *, hours: float) -> None:
         raise ValidationFailed("error.target_range")
     _put(session, actor, "annual_target", hours)
     audit.record(session, actor.id, "settings.annual_target", hours=hours)
-    session.commit()
+    session.flush()
 
 
 def set_unit_target(session: Session, actor: Actor, *, unit_id: int, hours: float | None) -> None:
@@ -90,7 +92,7 @@ def set_unit_target(session: Session, actor: Actor, *, unit_id: int, hours: floa
         row.hours = hours
         session.add(row)
     audit.record(session, actor.id, "settings.unit_target", unit_id=unit_id, hours=hours)
-    session.commit()
+    session.flush()
 
 
 def unit_targets(session: Session) -> dict[int, float]:

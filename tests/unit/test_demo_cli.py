@@ -7,7 +7,7 @@ import sys
 from sqlmodel import Session, func, select
 
 from config import ROOT
-from models import CourseCompletion, LedgerEntry, OrgUnit, User
+from models import CourseCompletion, LedgerEntry, LessonProgress, OrgUnit, User
 from models.db import get_engine
 from tests.dbutil import fresh_database_url
 
@@ -52,10 +52,13 @@ def test_cli_end_to_end_on_a_fresh_database(tmp_path):
         names = {u.name for u in s.exec(select(OrgUnit).where(OrgUnit.depth == 1))}
         assert {"海勃湾区", "乌达区", "海南区"} <= names
         assert s.exec(select(func.count()).select_from(User).where(User.username.startswith("wh"))).one() == 120
-        # every course credit in the ledger has its completion, and no source is credited twice
+        # 学时 per lesson done (design.md §2): a ledger row for every completed lesson, none per course
+        # (completions are records of their own); no source is credited twice (unique key)
         completions = s.exec(select(func.count()).select_from(CourseCompletion)).one()
-        course_rows = s.exec(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.source_type == "course")).one()
-        assert completions == course_rows > 0
+        lessons_done = s.exec(select(func.count()).select_from(LessonProgress).where(LessonProgress.completed_at.is_not(None))).one()
+        lesson_rows = s.exec(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.source_type == "lesson")).one()
+        assert completions > 0 and lessons_done == lesson_rows > completions
+        assert s.exec(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.source_type == "course")).one() == 0
         stations = s.exec(select(func.count()).select_from(OrgUnit).where(OrgUnit.kind == "station")).one()
         assert stations >= 20
     if url.startswith("sqlite"):

@@ -5,11 +5,12 @@ from models import Course, CourseCompletion, LedgerEntry, Lesson
 from services import learning, ledger, settings
 from services.errors import ValidationFailed
 from services.grading import correct_response
+from tests.unit.test_attempts import clock  # noqa: F401  (the frozen server clock fixture)
 
 
 @pytest.mark.parametrize("minutes,expected", [(5, 0.25), (14, 0.25), (15, 0.5), (29, 0.5), (30, 1.0), (240, 1.0)])
 def test_default_credit_rule_by_minutes(minutes, expected):
-    assert settings.CreditRule().course_hours(minutes) == expected
+    assert settings.CreditRule().lesson_hours(minutes) == expected
 
 
 def _finish_lessons(session, actor, course_id):
@@ -25,37 +26,41 @@ def _answer_all(session, actor, attempt_id, right: bool):
         learning.save_answer(session, actor, item_id=item.item_id, response=correct_response(v.data) if right else None)
 
 
-def test_hours_are_credited_once_when_lessons_and_quiz_are_done(session, make_user):
+def test_hours_are_credited_per_lesson_and_for_the_quiz_once(session, make_user):
     actor = make_user("learner")
     course = session.get(Course, "sec")
+    rule = settings.CreditRule()
     lessons, results = _finish_lessons(session, actor, "sec")
     assert not any(results), "with a quiz, lessons alone do not complete the course"
-    assert ledger.my_summary(session, actor).total == 0
-    # a failed quiz does not complete it either
+    lesson_hours = sum(rule.lesson_hours(ls.minutes) for ls in lessons)
+    assert [r.hours for r in results] == [rule.lesson_hours(ls.minutes) for ls in lessons]
+    assert ledger.my_summary(session, actor).total == lesson_hours      # each lesson counts when done
+    # a failed quiz adds nothing and completes nothing
     attempt = learning.start_quiz(session, actor, course_id="sec")
     _answer_all(session, actor, attempt, right=False)
     view = learning.submit_quiz(session, actor, attempt_id=attempt)
     assert view.passed is False and view.score == 0
-    assert ledger.my_summary(session, actor).total == 0
-    # pass on the second attempt
+    assert ledger.my_summary(session, actor).total == lesson_hours
+    # pass on the second attempt: the quiz bonus, and the completion record (no hours of its own)
     attempt2 = learning.start_quiz(session, actor, course_id="sec")
     assert attempt2 != attempt
     _answer_all(session, actor, attempt2, right=True)
     view = learning.submit_quiz(session, actor, attempt_id=attempt2)
     assert view.passed and view.score == view.max_score
-    minutes = sum(ls.minutes for ls in lessons)
-    rule = settings.CreditRule()
-    expected = rule.course_hours(minutes) + rule.quiz_bonus
+    expected = lesson_hours + rule.quiz_bonus
     summary = ledger.my_summary(session, actor)
     assert summary.total == expected
     assert summary.required_total == expected if course.required else summary.elective_total == expected
     entries = ledger.my_entries(session, actor)
-    assert sorted(entries["source_type"]) == ["course", "quiz"]
+    assert sorted(entries["source_type"]) == ["lesson"] * len(lessons) + ["quiz"]
     assert all(entries["reason"].str.contains(course.title))
     # submitting again, re-completing lessons or passing again credits nothing more
     learning.submit_quiz(session, actor, attempt_id=attempt2)
     _finish_lessons(session, actor, "sec")
     assert learning.maybe_complete_course(session, actor, course_id="sec") is False
+    attempt3 = learning.start_quiz(session, actor, course_id="sec")
+    _answer_all(session, actor, attempt3, right=True)
+    assert learning.submit_quiz(session, actor, attempt_id=attempt3).passed
     assert ledger.my_summary(session, actor).total == expected
     assert session.exec(select(func.count()).select_from(CourseCompletion).where(
         CourseCompletion.user_id == actor.id)).one() == 1
@@ -103,7 +108,9 @@ def test_changed_credit_rule_applies_to_new_completions(session, make_user):
         attempt = learning.start_quiz(session, actor, course_id="sec")
         _answer_all(session, actor, attempt, right=True)
         learning.submit_quiz(session, actor, attempt_id=attempt)
-        assert ledger.my_summary(session, actor).total == 2 + 1
+        # every lesson of "sec" is 10..599 minutes: 2 each under this rule, plus the quiz bonus of 1
+        assert all(10 <= ls.minutes < 600 for ls in lessons)
+        assert ledger.my_summary(session, actor).total == 2 * len(lessons) + 1
     finally:
         settings.set_credit_rule(session, admin, rule=old)
     with pytest.raises(Exception):
@@ -122,27 +129,31 @@ def test_catalogue_progress_and_next_steps(session, make_user):
     assert card.lessons_done == 1 and card.status == "in_progress"
     steps = learning.next_steps(session, actor)
     assert steps.continue_lesson[0] == first.id
+    lessons = session.exec(select(Lesson).where(Lesson.course_id == first.id).order_by(Lesson.position)).all()
+    assert steps.continue_at.lesson_id == lessons[1].id and steps.continue_at.action == "lesson"
     assert any(c.id == first.id for c in steps.required_open)
     assert learning.catalogue(session, actor, text="网络安全") and not learning.catalogue(session, actor, text="zzzqqq")
     assert all(c.required for c in learning.catalogue(session, actor, required=True))
 
 
-def test_study_time_is_recorded_with_a_cap(session, make_user):
-    from datetime import timedelta
+def test_study_time_is_recorded_with_a_cap(session, make_user, clock):
     from models import LessonProgress
     actor = make_user("learner")
     lesson = session.exec(select(Lesson).where(Lesson.course_id == "egov")).first()
     p = learning.record_study(session, actor, lesson_id=lesson.id)
-    p.last_seen_at -= timedelta(minutes=7)
-    session.add(p)
-    session.commit()
+    assert p.seconds_spent == 0
+    clock.advance(minutes=7)
     p = learning.record_study(session, actor, lesson_id=lesson.id)
-    assert 415 <= p.seconds_spent <= 430
-    p.last_seen_at -= timedelta(hours=5)            # walked away: counts at most 30 minutes
-    session.add(p)
-    session.commit()
+    assert p.seconds_spent == 420                   # all of it: no less, no more
+    clock.advance(hours=5)                          # walked away: counts exactly 30 minutes
     p = learning.record_study(session, actor, lesson_id=lesson.id)
-    assert p.seconds_spent <= 420 + learning.MAX_INTERVAL_SECONDS + 10
+    assert p.seconds_spent == 420 + learning.MAX_INTERVAL_SECONDS
+    clock.advance(seconds=-90)                      # the clock stepped back: nothing is taken away
+    p = learning.record_study(session, actor, lesson_id=lesson.id)
+    assert p.seconds_spent == 420 + learning.MAX_INTERVAL_SECONDS
+    clock.advance(seconds=95)
+    p = learning.record_study(session, actor, lesson_id=lesson.id)
+    assert p.seconds_spent == 420 + learning.MAX_INTERVAL_SECONDS + 95
     assert session.get(LessonProgress, p.id).completed_at is None
 
 
