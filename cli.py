@@ -39,6 +39,8 @@ def content_check(as_json: bool = typer.Option(False, "--json", help="print the 
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         typer.echo(f"{report['courses']} courses, {report['lessons']} lessons, {report['questions']} questions")
+        for w in report.get("warnings", []):
+            typer.echo(f"WARNING {w}")
         for e in report["errors"]:
             typer.echo(f"ERROR {e}")
     raise typer.Exit(1 if report["errors"] else 0)

@@ -33,6 +33,8 @@ class Lesson(SQLModel, table=True):
     body_md: str = Field(sa_column=Column(Text, nullable=False))
     minutes: int
     active: bool = True
+    # self-check question ids shown at the end of the lesson (course.yaml lessons[].checks; migration 0004)
+    checks: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
 
 
 class Question(SQLModel, table=True):
