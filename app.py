@@ -4,13 +4,15 @@ Upgrades the database and loads the curriculum (once per process), then shows fi
 sign-in, a forced password change, or the pages the signed-in user's roles allow."""
 import streamlit as st
 
+from config import ROOT
+from services import users as user_service
 from ui.bootstrap import bootstrap
 from ui.fmt import md_text
 from ui.i18n import LOCALES, t
 from ui.session import current_actor, db, sign_out
-from services import users as user_service
 
-st.set_page_config(page_title="信息化学堂", page_icon=":material/school:", layout="wide")
+# a local file: a Material icon as tab icon would be fetched from fonts.gstatic.com (intranets are offline)
+st.set_page_config(page_title="信息化学堂", page_icon=str(ROOT / "static" / "favicon.png"), layout="wide")
 bootstrap()
 
 with db() as s:

@@ -2,10 +2,19 @@
 
 /auth/session trades a one-time sign-in ticket for an HttpOnly, SameSite=Lax session cookie
 (Secure behind HTTPS), so a browser refresh keeps the user signed in and page JavaScript never
-sees the token. /auth/logout ends the stored session and deletes the cookie."""
+sees the token. /auth/logout ends the stored session and deletes the cookie.
+
+Two guards around Streamlit itself: a websocket is opened only from the app's own origin (or one
+listed in `allowed_origins`), so another site or another port of this host cannot run a session
+with the visitor's cookie; an uncaught error shows the user a short message with an error id, and
+the log gets the traceback under that id."""
+import logging
 import os
+import re
+from urllib.parse import urlsplit
 
 import streamlit as st
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
@@ -14,8 +23,10 @@ from config import get_settings
 from models.db import session_scope
 from models.migrate import upgrade_db
 from services import auth
+from ui.guard import report_unexpected
 from ui.session import AUTH_ROUTES_ENV
 
+logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 os.environ[AUTH_ROUTES_ENV] = "1"
 upgrade_db()
 
@@ -61,4 +72,88 @@ def logout_route(request: Request) -> RedirectResponse:
     return response
 
 
-app = st.App("app.py", routes=[Route("/auth/session", session_route), Route("/auth/logout", logout_route)])
+log = logging.getLogger("infoskills.server")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_HEADER = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def normalise_origin(value: str | None) -> str | None:
+    """"scheme://host[:port]" in one spelling (lower case, default port dropped), or None when
+    `value` is not an http(s) origin (missing, "null", a path, credentials, ...)."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if (scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None
+            or parts.password is not None or parts.path not in ("", "/") or parts.query or parts.fragment):
+        return None
+    host = parts.hostname.lower().rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
+
+
+def own_origin(scope) -> str | None:
+    """The origin this request was addressed to: its scheme (ws -> http, wss -> https) and Host header."""
+    headers = {k.lower(): v for k, v in scope.get("headers", [])}
+    host = headers.get(b"host", b"").decode("latin-1")
+    if not _HOST_HEADER.match(host):
+        return None
+    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    return normalise_origin(f"{scheme}://{host}")
+
+
+def websocket_origin_allowed(scope, allowed: list[str]) -> bool:
+    """A websocket is accepted only from the app's own origin or one of `allowed` (reverse proxies).
+    A handshake without Origin is refused too: every browser sends one, so only a script omits it,
+    and a script (a load test) can send the app's origin like a browser does."""
+    headers = {k.lower(): v for k, v in scope.get("headers", [])}
+    origin = normalise_origin(headers.get(b"origin", b"").decode("latin-1"))
+    if origin is None:
+        return False
+    return origin == own_origin(scope) or origin in {normalise_origin(o) for o in allowed}
+
+
+class SameOriginWebsockets:
+    """ASGI middleware in front of Streamlit: a websocket from any other origin is closed before it
+    is accepted (the client gets HTTP 403), so no session starts and its cookie is never read.
+    (Streamlit's own check accepts localhost and this machine's addresses on any port.)
+
+    An accepted handshake reaches Streamlit with Origin set to the origin it was addressed to, so
+    Streamlit's weaker check agrees with this one for a configured proxy origin too, and never
+    looks up this machine's public address on the internet to decide."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":
+            headers = [(k.lower(), v) for k, v in scope.get("headers", [])]
+            if not websocket_origin_allowed(scope, get_settings().allowed_origins):
+                named = dict(headers)
+                log.warning("refused websocket %s: origin=%r host=%r", scope.get("path"),
+                            named.get(b"origin", b"").decode("latin-1")[:200],
+                            named.get(b"host", b"").decode("latin-1")[:200])
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            host = dict(headers)[b"host"]
+            scheme = b"https" if scope.get("scheme") in ("wss", "https") else b"http"
+            scope = {**scope, "headers": [(k, v) for k, v in headers if k != b"origin"]
+                     + [(b"origin", scheme + b"://" + host)]}
+        await self.app(scope, receive, send)
+
+
+def on_script_error(exc: Exception) -> bool:
+    """Any uncaught error in a page, a widget callback or a fragment: the user sees a short message
+    with an error id, the log has the traceback (Streamlit skips st.stop/st.rerun/switch_page here).
+    True = Streamlit does not draw its own exception box."""
+    report_unexpected(exc)
+    return True
+
+
+app = st.App("app.py", routes=[Route("/auth/session", session_route), Route("/auth/logout", logout_route)],
+             middleware=[Middleware(SameOriginWebsockets)], on_script_error=on_script_error)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -15,7 +15,7 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(LOCAL_TZ).strftime(fmt)
 
 
@@ -28,9 +28,18 @@ def duration(seconds: int) -> str:
     return f"{m // 60}h {m % 60:02d}m" if m >= 60 else f"{m} min"
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$@])")
+# Streamlit's Markdown also rewrites plain text after parsing, where a backslash no longer counts:
+# :material/icon: and :material_icon:, :streamlit:, emoji shortcodes, and GFM autolinks
+# (http://..., www...., name@host.x). An invisible WORD JOINER after each ":" and "@" and inside
+# "www." breaks every one of those patterns; the text reads the same.
+WORD_JOINER = "\u2060"
+_WWW_DOT = re.compile(r"(www)(\\\.)", re.IGNORECASE)
 
 
 def md_text(value: str) -> str:
-    """Plain text for a Markdown context (names typed by people must not become links or markup)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(value))
+    """Plain text for a Markdown context (names typed by people must not become links, icons,
+    colours or other markup)."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", str(value))
+    escaped = escaped.replace("\\:", "\\:" + WORD_JOINER).replace("\\@", "\\@" + WORD_JOINER)
+    return _WWW_DOT.sub(r"\1" + WORD_JOINER + r"\2", escaped)

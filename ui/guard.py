@@ -1,6 +1,9 @@
 """The first statement of every page script: who may be here."""
 from __future__ import annotations
 
+import logging
+import uuid
+
 import streamlit as st
 
 from services.errors import ServiceError
@@ -8,6 +11,8 @@ from services.permissions import Actor
 from ui.fmt import md_text
 from ui.i18n import t
 from ui.session import current_actor
+
+log = logging.getLogger("infoskills.errors")
 
 
 def guard(*roles: str) -> Actor:
@@ -57,3 +62,16 @@ def fetch(call):
     except ServiceError as exc:
         show_error(exc)
         st.stop()
+
+
+def report_unexpected(exc: BaseException) -> str:
+    """An error nobody planned for: the log gets the traceback under a fresh error id, the user a
+    short translated message naming that id (no paths, no code). Returns the id."""
+    error_id = uuid.uuid4().hex[:12]
+    log.error("unexpected error %s", error_id, exc_info=(type(exc), exc, exc.__traceback__))
+    try:   # the keyed container gives browser tests a hook: [class*="st-key-unexpected_error_"]
+        with st.container(key=f"unexpected_error_{error_id}"):
+            st.error(t("error.unexpected", id=error_id), icon=":material/error:")
+    except Exception:   # drawing must not hide the original failure; the log has it
+        log.exception("could not show error %s", error_id)
+    return error_id

@@ -1,7 +1,8 @@
 """Rendering questions for answering and for review. Every answer change is saved at once."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -26,8 +27,10 @@ def answer_widget(prefix: str, item, save: SaveFn, disabled: bool = False) -> No
                  key=key, on_change=_save_from, args=(key, item.item_id, save), disabled=disabled,
                  label_visibility="collapsed")
     elif q["type"] == "multiple_choice":
+        # keys (and so the browser's element ids) carry display positions only; the bank index of
+        # each option stays here on the server and is mapped back when the answer is saved
         chosen = set(resp or [])
-        keys = [f"{key}_{i}" for i, _ in q["options"]]
+        keys = [f"{key}_{n}" for n in range(len(q["options"]))]
 
         def _save_multi() -> None:
             save(item.item_id, [i for (i, _), k in zip(q["options"], keys) if st.session_state.get(k)])

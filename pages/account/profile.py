@@ -5,7 +5,7 @@ from services import auth
 from services import users as user_service
 from services.errors import ServiceError
 from services.org import unit_labels as org_unit_labels
-from ui.fmt import local_time
+from ui.fmt import local_time, md_text
 from ui.guard import guard, show_error
 from ui.i18n import t
 from ui.session import db, session_token
@@ -22,9 +22,10 @@ if me.must_change_password:
     st.warning(t("profile.must_change"))
 else:
     c1, c2, c3 = st.columns(3)
-    c1.metric(t("field.username"), me.username)
-    c2.metric(t("field.name"), me.name)
-    c3.metric(t("field.unit"), unit_labels.get(me.unit_id, "—") if me.unit_id else "—")
+    # st.metric renders its value as Markdown: people's names and unit names go in as text
+    c1.metric(t("field.username"), md_text(me.username))
+    c2.metric(t("field.name"), md_text(me.name))
+    c3.metric(t("field.unit"), md_text(unit_labels.get(me.unit_id, "—")) if me.unit_id else "—")
     st.caption(t("profile.roles", roles=", ".join(t(f"role.{r}") for r in actor.roles))
                + " · " + t("profile.last_login", at=local_time(me.last_login_at)))
 
