@@ -28,7 +28,7 @@ CITED_LAW = re.compile(r"《[^》]*(?:法|条例|办法|规定)》")   # a quest
 # name options, never point at their position ("后两项", "选项A", "A和C", "以上都…").
 SHUFFLED_TYPES = ("single_choice", "multiple_choice")
 POSITIONAL = re.compile(
-    r"(?:[前后]|最后)[一二两三四五六1-6]?项"
+    r"(?:[前后]|最后)[一二两三四五六1-6]?个?(?:选项|项)"
     r"|第\s*[一二三四五六七八1-8]\s*(?:项|个选项|个答案)"
     r"|[上下]一(?:项|个选项)"
     r"|选项\s*[A-Ha-h](?![A-Za-z0-9])"

@@ -192,7 +192,7 @@ def test_small_bank_is_clean_and_reports_measures(tmp_path):
 
 
 @pytest.mark.parametrize("explanation", ["后两项不在其中。", "选项A和C正确。", "A、C 两项正确", "以上都不对。",
-                                         "第一项是对的", "前两项属于计划。"])
+                                         "第一项是对的", "前两项属于计划。", "后两个选项不是目标。"])
 def test_explanations_pointing_at_positions_are_rejected_for_shuffled_options(tmp_path, explanation):
     qs = _good_questions()
     qs[0]["explanation"] = explanation                      # multiple choice
