@@ -147,6 +147,37 @@ class SameOriginWebsockets:
         await self.app(scope, receive, send)
 
 
+SECURITY_HEADERS = [
+    # only the app itself may frame its pages: a page on another port of this host is the same
+    # *site* (the SameSite=Lax cookie goes along), so without this it could frame a signed-in page
+    (b"content-security-policy", b"frame-ancestors 'self'"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"x-content-type-options", b"nosniff"),
+    # a link out of a lesson does not tell the other site which intranet page it came from
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """ASGI middleware adding SECURITY_HEADERS to every HTTP response (Streamlit's and ours)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message = {**message, "headers": list(message.get("headers", []))
+                           + [(k, v) for k, v in SECURITY_HEADERS if k not in present]}
+            await send(message)
+        await self.app(scope, receive, send_with_headers)
+
+
 def on_script_error(exc: Exception) -> bool:
     """Any uncaught error in a page, a widget callback or a fragment: the user sees a short message
     with an error id, the log has the traceback (Streamlit skips st.stop/st.rerun/switch_page here).
@@ -156,4 +187,4 @@ def on_script_error(exc: Exception) -> bool:
 
 
 app = st.App("app.py", routes=[Route("/auth/session", session_route), Route("/auth/logout", logout_route)],
-             middleware=[Middleware(SameOriginWebsockets)], on_script_error=on_script_error)
+             middleware=[Middleware(SameOriginWebsockets), Middleware(SecurityHeaders)], on_script_error=on_script_error)

@@ -172,6 +172,15 @@ def test_refusal_is_logged(app_server):
     assert "refused websocket /_stcore/stream: origin='http://127.0.0.1:9999'" in app_server["log"].read_text()
 
 
+def test_pages_may_be_framed_by_the_app_only(app_server):
+    """Another port of this host is the same site, so the cookie would go along into its frame."""
+    for path in ("/", "/hours", "/_stcore/health"):
+        r = urllib.request.urlopen(app_server["url"] + path, timeout=10)
+        assert r.headers["Content-Security-Policy"] == "frame-ancestors 'self'", path
+        assert r.headers["X-Frame-Options"] == "SAMEORIGIN" and r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["Referrer-Policy"] == "same-origin"
+
+
 # --- offline intranet: no request to any other host -----------------------------------------------
 
 def test_sign_in_page_and_signed_in_pages_load_nothing_from_other_hosts(app_server, browser):
