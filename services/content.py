@@ -20,7 +20,7 @@ from models.db import utcnow
 from services.interchange import AUTO_GRADED, QuestionIn, content_hash, normalised_text, pydantic_errors
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-LESSON_MIN_CJK, LESSON_MAX_CJK = 800, 2500
+LESSON_MIN_CJK, LESSON_MAX_CJK = 800, 9000   # up to ~30 minutes of reading (design.md §2: 300 a minute)
 HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
 CITED_LAW = re.compile(r"《[^》]*(?:法|条例|办法|规定)》")   # a question that cites one needs legal_basis
 
