@@ -11,10 +11,20 @@ def course_title(card) -> str:
     return card.title
 
 
-def open_course(course_id: str, lesson_id: str | None = None) -> None:
+def open_course(course_id: str, lesson_id: str | None = None, section: str = "lessons") -> None:
+    """Go to a course page at a lesson (default: the course page picks the first unfinished one) or at
+    its quiz (section="quiz"). The course page applies the *_next keys before drawing its widgets."""
     st.session_state["course_id"] = course_id
+    st.session_state.pop("course_lesson", None)
     if lesson_id:
-        st.session_state["course_lesson"] = lesson_id
-    else:
-        st.session_state.pop("course_lesson", None)
+        st.session_state["course_lesson_next"] = lesson_id
+    st.session_state["course_section_next"] = section
     st.switch_page("pages/learner/course.py", query_params={"course": course_id})
+
+
+def countdown_text(seconds: int) -> str:
+    """mm:ss (h:mm:ss from an hour) for a countdown."""
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

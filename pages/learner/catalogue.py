@@ -13,6 +13,8 @@ st.title(t("catalogue.title"))
 
 with db() as s:
     cats = learning.categories(s)
+    offer = learning.catalogue_offer(s, actor)
+st.caption(t("catalogue.offer", courses=offer.courses, hours=hours(offer.hours), required=hours(offer.required_hours)))
 f1, f2, f3 = st.columns([2, 1, 1])
 text = f1.text_input(t("catalogue.search"), key="catalogue_search", placeholder=t("catalogue.search.placeholder"))
 kind = f2.selectbox(t("catalogue.kind"), ["all", "required", "elective"], format_func=lambda k: t(f"catalogue.kind.{k}"),
@@ -34,5 +36,8 @@ for i, card in enumerate(cards):
         st.write(card.summary)
         status = t(f"catalogue.status.{card.status}")
         st.progress(card.progress, text=f"{status} · " + t("catalogue.lessons_done", done=card.lessons_done, total=card.lessons_total))
-        if st.button(t("catalogue.open"), key=f"catalogue_open_{card.id}", icon=":material/arrow_forward:"):
-            open_course(card.id)
+        if card.status == "take_quiz":     # every lesson done: what is left is the quiz
+            if st.button(t("catalogue.take_quiz"), key=f"catalogue_quiz_{card.id}", icon=":material/quiz:", type="primary"):
+                open_course(card.id, section="quiz")
+        elif st.button(t("catalogue.open"), key=f"catalogue_open_{card.id}", icon=":material/arrow_forward:"):
+            open_course(card.id, card.next_lesson_id)     # at the first unfinished lesson

@@ -23,11 +23,16 @@ st.progress(summary.percent / 100, text=t("hours.progress", percent=f"{summary.p
 left, right = st.columns(2)
 with left:
     st.subheader(t("home.continue"))
-    if steps.continue_lesson:
-        course_id, lesson_id, label = steps.continue_lesson
-        st.write(label)
+    step = steps.continue_at
+    if step and step.action == "quiz":       # every lesson done: the quiz is what is left
+        st.text(step.label)
+        st.caption(t("home.take_quiz"))
+        if st.button(t("home.take_quiz_button"), type="primary", icon=":material/quiz:", key="home_continue"):
+            open_course(step.course_id, section="quiz")
+    elif step:                               # the first unfinished lesson of the course studied last
+        st.text(step.label)
         if st.button(t("home.continue_button"), type="primary", icon=":material/play_arrow:", key="home_continue"):
-            open_course(course_id, lesson_id)
+            open_course(step.course_id, step.lesson_id)
     else:
         st.caption(t("home.nothing_started"))
         if st.button(t("home.browse"), key="home_browse"):
@@ -40,5 +45,8 @@ with right:
         with st.container(border=True):
             st.markdown(f"**{course_title(card)}**")
             st.progress(card.progress, text=t("catalogue.lessons_done", done=card.lessons_done, total=card.lessons_total))
-            if st.button(t("catalogue.open"), key=f"home_open_{card.id}"):
-                open_course(card.id)
+            if card.status == "take_quiz":
+                if st.button(t("catalogue.take_quiz"), key=f"home_quiz_{card.id}", icon=":material/quiz:"):
+                    open_course(card.id, section="quiz")
+            elif st.button(t("catalogue.open"), key=f"home_open_{card.id}"):
+                open_course(card.id, card.next_lesson_id)
