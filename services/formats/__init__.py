@@ -4,7 +4,7 @@ test over all of them). Every reader produces the interchange schema (services.i
 and reports errors with the line (or row) and the reason; nothing here touches the database."""
 from __future__ import annotations
 
-from services.formats import aiken, gift, moodlexml, yamlfmt
+from services.formats import aiken, csvfmt, gift, moodlexml, xlsx, yamlfmt
 from services.formats.base import ImportIssue, ImportReport, ParsedQuestion, validate
 
 FORMATS = {
@@ -12,9 +12,12 @@ FORMATS = {
     "aiken": aiken,
     "moodlexml": moodlexml,
     "yaml": yamlfmt,
+    "xlsx": xlsx,
+    "csv": csvfmt,
 }
 # suffix → format, for --format auto
-SUFFIXES = {".gift": "gift", ".txt": None, ".xml": "moodlexml", ".yaml": "yaml", ".yml": "yaml"}
+SUFFIXES = {".gift": "gift", ".txt": None, ".xml": "moodlexml", ".yaml": "yaml", ".yml": "yaml", ".xlsx": "xlsx",
+            ".csv": "csv"}
 
 
 def detect(name: str, data: bytes) -> str:
@@ -23,6 +26,8 @@ def detect(name: str, data: bytes) -> str:
     for suffix, fmt in SUFFIXES.items():
         if lower.endswith(suffix) and fmt:
             return fmt
+    if data[:2] == b"PK":
+        return "xlsx"
     head = data[:4096].decode("utf-8-sig", errors="replace").lstrip()
     if head.startswith(("<?xml", "<quiz")):
         return "moodlexml"

@@ -143,7 +143,7 @@ def _strip(x):
 BANK = [q.record() for c in read_bank(include_drafts=False).courses for q in c.questions]
 
 
-@pytest.mark.parametrize("name", ["gift", "moodlexml", "yaml", "aiken"])
+@pytest.mark.parametrize("name", ["gift", "moodlexml", "yaml", "xlsx", "csv", "aiken"])
 def test_round_trip_over_the_whole_bank_keeps_every_question(name):
     mod = formats.FORMATS[name]
     source = [q for q in BANK if name != "aiken" or q["type"] == "single_choice"]
@@ -183,3 +183,83 @@ def test_parsers_never_crash(fmt, data):
     assert report.ok or report.errors
     for e in report.errors:
         assert isinstance(e.line, int) and e.message
+
+
+def _sheet(rows, headings=None):
+    import io
+
+    from openpyxl import Workbook
+    wb = Workbook()
+    ws = wb.active
+    ws.append(headings or ["题型", "题干", "选项A", "选项B", "选项C", "选项D", "答案", "解析", "分类", "难度", "标签", "用途", "分值"])
+    for r in rows:
+        ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_excel_template_is_one_sheet_with_chinese_headings_and_reads_back():
+    import io
+
+    from openpyxl import load_workbook
+
+    from services.formats import xlsx
+    data = xlsx.template()
+    wb = load_workbook(io.BytesIO(data))
+    assert len(wb.worksheets) == 1
+    heads = [c.value for c in wb.worksheets[0][1]]
+    assert heads[:9] == ["题型", "题干", "选项A", "选项B", "选项C", "选项D", "选项E", "选项F", "答案"]
+    r = xlsx.read(data)
+    assert r.ok and r.questions[0].question.type == "single_choice"
+    assert [o.fraction for o in r.questions[0].question.options] == [0, 1, 0, 0]
+
+
+def test_excel_rows_each_type_and_row_errors():
+    from services.formats import xlsx
+    rows = [
+        ["单选", "哪个是省会？", "包头", "呼和浩特", "乌海", "", "B", "呼和浩特是首府。", "地理", 2, "内蒙古", "练习", 1],
+        ["多选", "属于乌海市辖区的有", "海勃湾区", "乌达区", "海南区", "东河区", "ABC", "", "地理/乌海", 3, "", "", 2],
+        ["判断", "乌海市位于内蒙古自治区。", "", "", "", "", "对", "", "地理", 1, "", "", 1],
+        ["填空", "乌海市有____个区。", "", "", "", "", "三|3", "", "地理", 1, "", "", 1],
+        ["数值", "一年有几个月？", "", "", "", "", "12", "", "常识", 1, "", "", 1],
+        ["匹配", "配对", "海勃湾区 -> 区", "乌海市 -> 市", " -> 县", "", "", "", "地理", 2, "", "", 2],
+        ["问答", "谈谈数字政府。", "", "", "", "", "概念准确：4\n联系实际：6", "", "论述", 3, "", "考试", 10],
+        ["单选", "错在答案", "甲", "乙", "丙", "", "E", "", "c", 1, "", "", 1],
+        ["多选", "错在用途", "甲", "乙", "丙", "丁", "AB", "", "c", 1, "", "随便", 1],
+        ["判断", "错在答案", "", "", "", "", "也许", "", "c", 1, "", "", 1],
+    ]
+    r = xlsx.read(_sheet(rows))
+    assert [p.question.type for p in r.questions] == ["single_choice", "multiple_choice", "true_false", "fill_blank",
+                                                       "numerical", "matching", "essay"]
+    mc = r.questions[1].question
+    assert [o.fraction for o in mc.options] == pytest.approx([1 / 3, 1 / 3, 1 / 3, -0.5], abs=1e-6)
+    assert r.questions[6].question.rubric[1].points == 6 and r.questions[6].question.usage == "exam"
+    assert {(e.line, e.message.split(" ")[0]) for e in r.errors} == {(9, "答案"), (10, "用途"), (11, "答案")}
+    assert "选项E" in next(e.message for e in r.errors if e.line == 9)
+
+
+def test_excel_header_errors_name_the_column():
+    from services.formats import xlsx
+    r = xlsx.read(_sheet([["单选", "x"]], headings=["题型", "问题"]))
+    assert not r.ok and r.errors[0].line == 1 and "题干" in r.errors[0].message
+    r = xlsx.read(_sheet([["单选", "x", "y"]], headings=["题型", "题干", "备注"]))
+    assert "备注" in r.errors[0].message
+    assert not xlsx.read(b"PK\x03\x04 not really a zip").ok
+
+
+def test_exports_hold_no_formula_cells():
+    import io
+
+    from openpyxl import load_workbook
+
+    from services.formats import csvfmt, xlsx
+    q = {"type": "single_choice", "text": "=HYPERLINK(\"http://x\",\"y\")", "category": "c",
+         "options": [{"text": "=1+1", "fraction": 1.0}, {"text": "@SUM(A1)", "fraction": 0.0}, {"text": "-1", "fraction": 0.0}]}
+    wb = load_workbook(io.BytesIO(xlsx.write([q])))
+    cells = [c for row in wb.worksheets[0].iter_rows() for c in row]
+    assert not [c for c in cells if c.data_type == "f"]
+    assert "=1+1" in [c.value for c in cells]
+    back = csvfmt.read(csvfmt.write([q]))
+    assert back.ok and back.questions[0].question.options[0].text == "=1+1"
+    assert xlsx.read(xlsx.write([q])).questions[0].question.text == q["text"]
