@@ -14,7 +14,8 @@ class Settings(BaseSettings):
     question_bank_dir: Path = ROOT / "question_bank"
     session_hours: int = 12          # signed-in browser session lifetime
     login_ticket_seconds: int = 60   # one-time ticket exchanged for the session cookie
-    max_failed_logins: int = 5
+    max_failed_logins: int = 5           # one username from one client, within lockout_minutes
+    max_failed_logins_per_client: int = 30   # all usernames from one client, within lockout_minutes
     lockout_minutes: int = 15
     cookie_name: str = "isa_session"
     # Secure cookie: None = when the request arrived over HTTPS; set True behind a TLS-terminating proxy

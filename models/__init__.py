@@ -3,10 +3,10 @@ from models.content import Course, Lesson, Question, QuestionVersion
 from models.learning import Attempt, AttemptItem, CourseCompletion, LedgerEntry, LessonProgress
 from models.org import Membership, OrgUnit
 from models.system import AuditLog, Setting, UnitTarget
-from models.user import ROLES, AuthSession, RoleGrant, User
+from models.user import ROLES, AuthSession, RoleGrant, SignInThrottle, User
 
 __all__ = [
     "Attempt", "AttemptItem", "AuditLog", "AuthSession", "Course", "CourseCompletion", "LedgerEntry",
     "Lesson", "LessonProgress", "Membership", "OrgUnit", "Question", "QuestionVersion", "ROLES",
-    "RoleGrant", "Setting", "UnitTarget", "User",
+    "RoleGrant", "Setting", "SignInThrottle", "UnitTarget", "User",
 ]

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, func
 from sqlmodel import Field, SQLModel
 
 from models.db import utcnow
@@ -22,10 +22,16 @@ class User(SQLModel, table=True):
     must_change_password: bool = True
     locale: str = Field(default="zh-CN", max_length=8)
     active: bool = True
+    # Unused since migration 0003 (failures are counted per username and client in sign_in_throttle);
+    # kept because bulk imports still write failed_logins. Drop both in a later migration.
     failed_logins: int = 0
     locked_until: Optional[datetime] = None
     last_login_at: Optional[datetime] = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# Usernames are unique regardless of case (migration 0003); sign-in looks them up by lower(username).
+Index("uq_app_user_username_lower", func.lower(User.__table__.c.username), unique=True)
 
 
 class RoleGrant(SQLModel, table=True):
@@ -48,3 +54,19 @@ class AuthSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     revoked_at: Optional[datetime] = None
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins, counted in SQL. scope "account": one (lowered) username from one client, so a
+    guesser elsewhere cannot lock the real person out; scope "client": every username from one client
+    (username ""), a rate limit across names. Unknown usernames are counted exactly like real ones."""
+    __tablename__ = "sign_in_throttle"
+    __table_args__ = (UniqueConstraint("scope", "username", "client", name="uq_sign_in_throttle"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=8)                    # "account" | "client"
+    username: str = Field(default="", max_length=64)    # lowered (or "#"+digest of an impossible name)
+    client: str = Field(max_length=64)                  # IP address (IPv6: its /64)
+    failures: int = 0                                   # within the window that began at window_start
+    window_start: datetime
+    last_failure_at: datetime = Field(index=True)
+    locked_until: Optional[datetime] = None

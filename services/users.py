@@ -14,6 +14,7 @@ from services import audit, auth
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.org import get_unit, subtree_ids
 from services.permissions import Actor, require_admin, scope_paths
+from services.text import clean_text
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$")
 SCOPED_ROLES = ("trainer", "hr")
@@ -63,14 +64,32 @@ def needs_setup(session: Session) -> bool:
 
 
 def validate_username(username: str) -> str:
-    username = username.strip()
-    if not USERNAME_RE.match(username):
+    username = clean_text(username, field="username", max_length=100).strip()
+    if not USERNAME_RE.fullmatch(username):
         raise ValidationFailed("error.username_format", username=username)
     return username
 
 
+def _username_taken(session: Session, username: str) -> bool:
+    """Usernames are unique regardless of case (a unique index on lower(username) backs this)."""
+    return session.exec(select(User.id).where(func.lower(User.username) == username.lower())).first() is not None
+
+
+def _clean_person(name: str, employee_no: str | None, phone: str | None, email: str | None
+                  ) -> tuple[str, str | None, str | None, str | None]:
+    """Every free-text field of a person: no control characters, within its column; name required.
+    Raises before anything is written, naming the field."""
+    name = clean_text(name, field="name", max_length=64).strip()
+    employee_no = clean_text(employee_no, field="employee_no", max_length=32)
+    phone = clean_text(phone, field="phone", max_length=32)
+    email = clean_text(email, field="email", max_length=128)
+    if not name:
+        raise ValidationFailed("error.name_required")
+    return name, employee_no, phone, email
+
+
 def _add_user(session: Session, user_in: UserCreate, password_hash: str, must_change: bool) -> User:
-    user = User(username=user_in.username, name=user_in.name.strip(), unit_id=user_in.unit_id,
+    user = User(username=user_in.username, name=user_in.name, unit_id=user_in.unit_id,
                 employee_no=user_in.employee_no, phone=user_in.phone, email=user_in.email,
                 password_hash=password_hash, must_change_password=must_change)
     session.add(user)
@@ -87,22 +106,14 @@ def create_first_admin(session: Session, *, username: str, name: str, password: 
     if not needs_setup(session):
         raise PermissionDenied("error.setup_done")
     username = validate_username(username)
-    if not name.strip():
-        raise ValidationFailed("error.name_required")
+    name, *_ = _clean_person(name, None, None, None)
     auth.check_password_policy(password, username=username)
     user = _add_user(session, UserCreate(username=username, name=name,
                                          grants=[Grant(role="admin"), Grant(role="learner")]),
                      auth.hash_password(password), must_change=False)
     audit.record(session, user.id, "setup.admin_created", username=username)
-    session.commit()
+    session.flush()
     return user
-
-
-def _check_lengths(name: str, employee_no: str | None, email: str | None, phone: str | None) -> None:
-    for value, limit, column in ((name, 64, "name"), (employee_no, 32, "employee_no"), (email, 128, "email"),
-                                (phone, 32, "phone")):
-        if value and len(value) > limit:
-            raise ValidationFailed("error.field_too_long", field=column, max=limit)
 
 
 def _check_grants(session: Session, grants: list[Grant]) -> None:
@@ -119,11 +130,10 @@ def create_user(session: Session, actor: Actor, *, user_in: UserCreate) -> tuple
     """Create an account; returns it and its initial password (to show once). Must change at first sign-in."""
     require_admin(actor)
     user_in.username = validate_username(user_in.username)
-    if not user_in.name.strip():
-        raise ValidationFailed("error.name_required")
-    if session.exec(select(User).where(func.lower(User.username) == user_in.username.lower())).first():
+    user_in.name, user_in.employee_no, user_in.phone, user_in.email = _clean_person(
+        user_in.name, user_in.employee_no, user_in.phone, user_in.email)
+    if _username_taken(session, user_in.username):
         raise ValidationFailed("error.username_taken", username=user_in.username)
-    _check_lengths(user_in.name, user_in.employee_no, user_in.email, user_in.phone)
     if user_in.unit_id is not None:
         get_unit(session, user_in.unit_id)
     _check_grants(session, user_in.grants)
@@ -131,7 +141,7 @@ def create_user(session: Session, actor: Actor, *, user_in: UserCreate) -> tuple
     auth.check_password_policy(password, username=user_in.username)
     user = _add_user(session, user_in, auth.hash_password(password), must_change=True)
     audit.record(session, actor.id, "user.create", username=user.username)
-    session.commit()
+    session.flush()
     return user, password
 
 
@@ -153,9 +163,7 @@ def update_user(session: Session, actor: Actor, *, user_id: int, name: str, unit
                 phone: str | None = None, email: str | None = None, employee_no: str | None = None) -> None:
     require_admin(actor)
     user = _user(session, user_id)
-    if not name.strip():
-        raise ValidationFailed("error.name_required")
-    _check_lengths(name.strip(), employee_no, email, phone)
+    name, employee_no, phone, email = _clean_person(name, employee_no, phone, email)
     if unit_id != user.unit_id:
         if unit_id is not None:
             get_unit(session, unit_id)
@@ -166,10 +174,10 @@ def update_user(session: Session, actor: Actor, *, user_id: int, name: str, unit
         if unit_id is not None:
             session.add(Membership(user_id=user.id, unit_id=unit_id, valid_from=now))
         audit.record(session, actor.id, "user.move", username=user.username, unit_id=unit_id)
-    user.name, user.unit_id, user.phone, user.email, user.employee_no = name.strip(), unit_id, phone, email, employee_no
+    user.name, user.unit_id, user.phone, user.email, user.employee_no = name, unit_id, phone, email, employee_no
     session.add(user)
     audit.record(session, actor.id, "user.update", username=user.username)
-    session.commit()
+    session.flush()
 
 
 def set_grants(session: Session, actor: Actor, *, user_id: int, grants: list[Grant]) -> None:
@@ -185,22 +193,21 @@ def set_grants(session: Session, actor: Actor, *, user_id: int, grants: list[Gra
         session.add(RoleGrant(user_id=user.id, role=g[0], scope_unit_id=g[1]))
     audit.record(session, actor.id, "user.roles", username=user.username,
                  grants=[[g.role, g.scope_unit_id] for g in grants])
-    session.commit()
+    session.flush()
 
 
 def reset_password(session: Session, actor: Actor, *, user_id: int) -> str:
-    """New random password (shown once), forced change, lock cleared, signed-in sessions ended."""
+    """New random password (shown once), forced change, locks cleared, signed-in sessions ended."""
     require_admin(actor)
     user = _user(session, user_id)
     password = auth.generate_password()
     user.password_hash = auth.hash_password(password)
     user.must_change_password = True
-    user.failed_logins = 0
-    user.locked_until = None
     session.add(user)
+    auth.clear_failures(session, username=user.username)
     auth.revoke_all_sessions(session, user_id=user.id)
     audit.record(session, actor.id, "user.reset_password", username=user.username)
-    session.commit()
+    session.flush()
     return password
 
 
@@ -214,7 +221,7 @@ def set_active(session: Session, actor: Actor, *, user_id: int, active: bool) ->
     if not active:
         auth.revoke_all_sessions(session, user_id=user.id)
     audit.record(session, actor.id, "user.activate" if active else "user.deactivate", username=user.username)
-    session.commit()
+    session.flush()
 
 
 def set_locale(session: Session, actor: Actor, *, locale: str) -> None:
@@ -223,7 +230,7 @@ def set_locale(session: Session, actor: Actor, *, locale: str) -> None:
     user = _user(session, actor.id)
     user.locale = locale
     session.add(user)
-    session.commit()
+    session.flush()
 
 
 def search_users(session: Session, actor: Actor, *, text: str = "", unit_id: int | None = None,
@@ -237,6 +244,7 @@ def search_users(session: Session, actor: Actor, *, text: str = "", unit_id: int
     if unit_id is not None:
         unit = get_unit(session, unit_id)
         q = q.where(col(User.unit_id).in_(subtree_ids(session, (unit.path,))))
+    text = clean_text(text, field="search", max_length=100)
     if text.strip():
         like = f"%{text.strip()}%"
         q = q.where(or_(col(User.username).ilike(like), col(User.name).ilike(like), col(User.employee_no).ilike(like)))
@@ -251,10 +259,10 @@ def search_users(session: Session, actor: Actor, *, text: str = "", unit_id: int
     if ids:
         for g in session.exec(select(RoleGrant).where(col(RoleGrant.user_id).in_(ids))).all():
             grants.setdefault(g.user_id, []).append((g.role, g.scope_unit_id))
-    now = utcnow()
+    locked = auth.locked_usernames(session, usernames=[u.username for u, _ in rows])
     out = [UserRow(u.id, u.username, u.name, u.unit_id, unit_name,
                    ",".join(sorted({r for r, _ in grants.get(u.id, [])}, key=ROLES.index)),
-                   u.active, u.must_change_password, bool(u.locked_until and u.locked_until > now),
+                   u.active, u.must_change_password, u.username.lower() in locked,
                    u.last_login_at, grants.get(u.id, []))
            for u, unit_name in rows]
     return out, total

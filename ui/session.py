@@ -1,6 +1,7 @@
 """The signed-in user of this browser session, and database sessions for page scripts."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from contextlib import contextmanager
@@ -61,6 +62,52 @@ def _cookie() -> str | None:
     except Exception:   # no browser context (AppTest)
         return None
     return value if isinstance(value, str) and value else None
+
+
+def forwarded_client(peer: str | None, forwarded_for: str | None, trusted_proxies: list[str]) -> str:
+    """The client address for sign-in throttling. `peer` is the address the connection came from
+    (None means loopback, as st.context reports it). Only when the peer is a trusted proxy is
+    X-Forwarded-For believed, read from the right (the hop our proxy added) past further trusted
+    proxies; anything unparsable stops there. Without trusted proxies the header is ignored, since
+    anyone can send it."""
+    def parse(value: str | None):
+        try:
+            ip = ipaddress.ip_address((value or "").strip())
+        except ValueError:
+            return None
+        return getattr(ip, "ipv4_mapped", None) or ip
+
+    networks = []
+    for entry in trusted_proxies:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            continue
+
+    def trusted(ip) -> bool:
+        return any(ip.version == net.version and ip in net for net in networks)
+
+    addr = parse(peer) if peer else ipaddress.ip_address("127.0.0.1")
+    if addr is None:
+        return (peer or "-")[:64]
+    if not forwarded_for or not trusted(addr):
+        return str(addr)
+    for hop in reversed(forwarded_for.split(",")):
+        ip = parse(hop)
+        if ip is None:
+            break
+        addr = ip
+        if not trusted(ip):
+            break
+    return str(addr)
+
+
+def client_address() -> str:
+    """This browser's address as sign-in throttling should count it (see forwarded_client)."""
+    peer, forwarded = st.context.ip_address, st.context.headers.get_all("X-Forwarded-For")
+    peer = peer if isinstance(peer, str) else None     # AppTest hands out stand-in objects
+    forwarded = ",".join(v for v in forwarded if isinstance(v, str)) if isinstance(forwarded, list) else ""
+    return forwarded_client(peer, forwarded or None, get_settings().trusted_proxies)
 
 
 def _go(url: str) -> None:

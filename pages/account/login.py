@@ -2,10 +2,10 @@
 import streamlit as st
 
 from services import auth
-from services.errors import ServiceError
+from services.errors import AuthFailed
 from ui.guard import show_error
 from ui.i18n import t
-from ui.session import complete_sign_in, current_path, db
+from ui.session import client_address, complete_sign_in, current_path, db
 
 # Public page: offered by app.py only to visitors who are not signed in.
 _, mid, _ = st.columns([1, 2, 1])
@@ -17,10 +17,11 @@ with mid:
         password = st.text_input(t("field.password"), type="password", key="login_password")
         submitted = st.form_submit_button(t("auth.sign_in"), type="primary", width="stretch")
     if submitted:
-        try:
-            with db() as s:
-                result = auth.authenticate(s, username=username, password=password)
+        # one unit of work that commits whatever the answer: a refusal carries the failure count
+        with db() as s:
+            result = auth.authenticate(s, username=username, password=password, client=client_address())
+        if result.ok:
             complete_sign_in(result.user_id, current_path())
-        except ServiceError as exc:
-            show_error(exc)
+        else:
+            show_error(AuthFailed(result.error))
     st.caption(t("login.help"))
