@@ -1,19 +1,38 @@
-"""A real server (streamlit run server.py) on a fresh database, and Debian's Chromium via Playwright."""
+"""A real server (`streamlit run server.py`) on a fresh database, and Debian's Chromium via Playwright.
+
+`server` is one server for the whole session; tests that use it create their own people and units
+(unique names, tests/e2e/helpers.py), so they pass in any order and alone. `fresh_server` is a
+server of the test's own, on a database nobody has touched (the first-run set-up needs that).
+Each server's output goes to tests/e2e/artifacts/server-<tag>.log."""
 import os
+import re
 import socket
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
 
 from config import ROOT
 from tests.dbutil import fresh_database_url
+from tests.e2e.helpers import ARTIFACTS, new_tab
 
-ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
+__all__ = ["ARTIFACTS"]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+START_TIMEOUT_S = 120          # two shared cores: the first start imports a lot
+expect.set_options(timeout=20_000)
+
+
+@pytest.fixture(scope="session")
+def database():
+    """Browser tests talk to their servers' databases only: no unit-test database (this overrides
+    the autouse fixture of tests/conftest.py for tests/e2e)."""
 
 
 def _free_port() -> int:
@@ -22,32 +41,63 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server():
+@contextmanager
+def _run_server(tag: str):
+    """Start `streamlit run server.py` on a new database; ready when Streamlit prints its URL and
+    /_stcore/health answers. No polling: a reader thread copies the output to the log and signals."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     url_db = fresh_database_url("e2e")
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url_db}
-    log = open(ARTIFACTS.parent / "server.log", "w") if ARTIFACTS.parent.exists() else subprocess.DEVNULL
+    log_path = ARTIFACTS / f"server-{tag}.log"
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ready = threading.Event()
+    banner = re.compile(rf"https?://[^\s/]+:{port}\b".encode())
+
+    def pump() -> None:
+        with open(log_path, "wb") as log:
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                if not ready.is_set() and banner.search(line):
+                    ready.set()
+        ready.set()          # the process ended: stop waiting (checked below)
+
+    reader = threading.Thread(target=pump, name=f"server-{tag}-log", daemon=True)
+    reader.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(base + "/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("server did not start")
-    yield {"url": base, "database_url": url_db}
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        if not ready.wait(START_TIMEOUT_S) or proc.poll() is not None:
+            raise RuntimeError(f"server did not start; see {log_path}")
+        with urllib.request.urlopen(base + "/_stcore/health", timeout=10) as r:
+            assert r.status == 200, r.status
+        yield {"url": base, "database_url": url_db, "log": log_path}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        reader.join(5)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """One server for the session, on a new empty database: {"url", "database_url", "log"}."""
+    with _run_server("session") as srv:
+        yield srv
+
+
+@pytest.fixture
+def fresh_server(request):
+    """A server of this test's own, on a database nobody has touched (first-run set-up)."""
+    tag = re.sub(r"\W+", "-", request.node.name)[:60] + "-" + uuid.uuid4().hex[:4]
+    with _run_server(tag) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +111,32 @@ def browser():
                                                                 "--disable-background-networking"])
         yield b
         b.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.e2e_failed = report.failed
+    return report
+
+
+@pytest.fixture
+def tabs(browser, request):
+    """tabs(base_url, **context_args) -> a new Tab (own browser context). On failure each open tab
+    is photographed as artifacts/FAILED-<test>-<n>.png; all are closed after the test."""
+    opened = []
+
+    def _open(base: str, **context_args):
+        tab = new_tab(browser, base, **context_args)
+        opened.append(tab)
+        return tab
+    yield _open
+    name = re.sub(r"\W+", "-", request.node.name)
+    for n, tab in enumerate(opened):
+        if getattr(request.node, "e2e_failed", False) and not tab.page.is_closed():
+            try:
+                tab.shot(f"FAILED-{name}-{n}")
+            except PlaywrightError as exc:   # a crashed page must not hide the test's own failure
+                print(f"no screenshot of tab {n}: {exc}")
+        tab.page.context.close()

@@ -1,178 +1,178 @@
 """The first day, in a real browser: first-run set-up → admin creates a learner → the learner
 signs in, changes the password, studies a course, passes its quiz and sees the hours credited.
-Screenshots go to tests/e2e/artifacts/."""
+Then every page per role, and the all-or-nothing import. Each test stands alone: the first day
+has a server of its own (it needs a database nobody has touched); the others make their own units
+and people on the shared server. Waiting: tests/e2e/helpers.py. Screenshots: tests/e2e/artifacts/."""
 import re
 
+import pytest
+from playwright.sync_api import expect
 from sqlmodel import select
 
-from models import Attempt, AttemptItem, QuestionVersion, User
+from models import Attempt, AttemptItem, Lesson, QuestionVersion, User
 from models.db import session_scope
 from services.grading import correct_response
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.helpers import (
+    make_org,
+    make_user,
+    msg,
+    msg_pattern,
+    sign_in,
+    sign_out,
+    tag,
+)
 
 ADMIN_PW = "Admin2026!ok"
 LEARNER_NEW_PW = "Learn2026ok"
+COURSE = "egov"
 
 
-def idle(page, timeout=30_000):
-    """Wait until Streamlit has finished the current rerun."""
-    page.wait_for_timeout(350)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
-    page.wait_for_timeout(150)
-
-
-def shot(page, name):
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def heading(page) -> str:
-    return page.locator("h1").first.inner_text()
-
-
-def test_first_day(server, browser):
-    base = server["url"]
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-
+def test_first_day(fresh_server, tabs):
+    srv = fresh_server
+    tab = tabs(srv["url"])
+    page = tab.page
     # 1. first run: set-up creates the administrator (and a small demo organisation)
-    page.goto(base + "/")
-    idle(page)
-    assert heading(page) == "首次设置"
-    shot(page, "01-setup")
-    page.get_by_label("密码", exact=True).fill(ADMIN_PW)
-    page.get_by_label("再次输入密码").fill(ADMIN_PW)
-    page.get_by_label("演示学员人数").fill("40")
-    page.get_by_role("button", name="创建管理员").click()
-    idle(page, 120_000)
-    shot(page, "01b-after-create")
-    page.get_by_text("设置完成").wait_for(timeout=60_000)
-    shot(page, "02-setup-done")
-    page.get_by_role("button", name="进入系统").click()
-    page.wait_for_url(re.compile(r".*/(home)?$"), timeout=30_000)
-    idle(page)
-    assert "您好" in heading(page)
-    cookie = next(c for c in context.cookies() if c["name"] == "isa_session")
+    tab.goto("/")
+    expect(tab.heading()).to_have_text(msg("setup.title"))
+    tab.shot("01-setup")
+    page.get_by_label(msg("field.password"), exact=True).fill(ADMIN_PW)
+    page.get_by_label(msg("field.password_again"), exact=True).fill(ADMIN_PW)
+    page.get_by_label(msg("setup.demo_learners")).fill("40")
+    tab.act(lambda: page.get_by_role("button", name=msg("setup.create")).click(), timeout=180_000)
+    expect(page.get_by_text(msg("setup.done"), exact=True)).to_be_visible()
+    tab.shot("02-setup-done")
+    with page.expect_response(lambda r: "/auth/session" in r.url) as exchanged:
+        tab.navigate(lambda: page.get_by_role("button", name=msg("setup.continue")).click())
+    assert exchanged.value.status == 303
+    tab.expect_path("/")
+    expect(tab.heading()).to_have_text(msg_pattern("home.title"))
+    cookie = next(c for c in page.context.cookies() if c["name"] == "isa_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
 
     # a refresh keeps the admin signed in (HttpOnly session cookie)
-    page.reload()
-    idle(page)
-    assert "您好" in heading(page)
-    shot(page, "03-admin-home")
+    tab.reload()
+    expect(tab.heading()).to_have_text(msg_pattern("home.title"))
+    tab.shot("03-admin-home")
 
-    # 2. admin creates a learner in 新华街道
-    page.get_by_role("link", name="用户管理").click()
-    idle(page)
-    assert heading(page) == "用户管理"
-    page.locator('[data-testid="stExpander"] summary').first.click()
-    page.get_by_label("用户名", exact=True).fill("zhang.wei")
-    page.get_by_label("姓名", exact=True).fill("张伟")
+    # 2. admin creates a learner in 新华街道 (a unit of the demo organisation)
+    tab.act(lambda: tab.sidebar_link(msg("nav.users")).click())
+    tab.expect_path("/users")
+    expect(tab.heading()).to_have_text(msg("users.title"))
+    page.get_by_test_id("stExpander").filter(has_text=msg("users.create")).locator("summary").click()
+    form = page.get_by_test_id("stForm")
+    form.get_by_label(msg("field.username"), exact=True).fill("zhang.wei")
+    form.get_by_label(msg("field.name"), exact=True).fill("张伟")
     page.locator(".st-key-users_create_unit").click()
     page.keyboard.type("新华街道")
-    page.keyboard.press("Enter")
-    page.get_by_role("button", name="创建用户").click()
-    idle(page)
-    initial = page.locator('[data-testid="stCode"]').first.inner_text().strip()
-    assert re.fullmatch(r"\S{11}", initial), initial
-    shot(page, "04-user-created")
+    page.get_by_role("option", name=re.compile(r"(^|\/ )新华街道$")).click()     # labels name the parents
+    expect(form.get_by_role("combobox", name=msg("field.unit"))).to_have_value(re.compile("新华街道$"))
+    tab.act(lambda: page.get_by_role("button", name=msg("users.create_submit")).click())
+    expect(page.get_by_text(msg("users.created", username="zhang.wei"))).to_be_visible()
+    code = page.get_by_test_id("stCode").first
+    expect(code).to_have_text(re.compile(r"^\s*\S{11}\s*$"))
+    initial = code.inner_text().strip()
+    tab.shot("04-user-created")
 
     # sign out: the stored session is ended and the cookie deleted
-    page.get_by_role("button", name="退出登录").click()
-    page.wait_for_timeout(1000)
-    idle(page)
-    assert heading(page) == "信息化学堂"
-    assert not any(c["name"] == "isa_session" for c in context.cookies())
+    sign_out(tab)
+    assert not any(c["name"] == "isa_session" for c in page.context.cookies())
 
     # 3. the learner signs in with the initial password and must change it first
-    page.get_by_label("用户名").fill("zhang.wei")
-    page.get_by_label("密码").fill("wrong-password1")
-    page.get_by_role("button", name="登录").click()
-    idle(page)
-    assert page.get_by_text("用户名或密码错误").is_visible()
-    page.get_by_label("密码").fill(initial)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_timeout(1000)
-    idle(page)
-    assert page.get_by_text("请先修改密码").is_visible()
-    shot(page, "05-forced-change")
-    page.get_by_label("当前密码").fill(initial)
-    page.get_by_label("新密码", exact=True).fill(LEARNER_NEW_PW)
-    page.get_by_label("再次输入密码").fill(LEARNER_NEW_PW)
-    page.get_by_role("button", name="保存新密码").click()
-    idle(page)
-    assert heading(page) == "张伟，您好"
-    shot(page, "06-learner-home")
+    page.get_by_label(msg("field.username"), exact=True).fill("zhang.wei")
+    page.get_by_label(msg("field.password"), exact=True).fill("wrong-password1")
+    tab.act(lambda: page.get_by_role("button", name=msg("auth.sign_in"), exact=True).click())
+    expect(page.get_by_test_id("stAlert").filter(has_text=msg("error.bad_credentials"))).to_be_visible()
+    assert not any(c["name"] == "isa_session" for c in page.context.cookies())
+    page.get_by_label(msg("field.password"), exact=True).fill(initial)
+    tab.navigate(lambda: page.get_by_role("button", name=msg("auth.sign_in"), exact=True).click())
+    tab.expect_path("/")
+    expect(page.get_by_text(msg("profile.must_change"))).to_be_visible()
+    tab.shot("05-forced-change")
+    page.get_by_label(msg("field.current_password"), exact=True).fill(initial)
+    page.get_by_label(msg("field.new_password"), exact=True).fill(LEARNER_NEW_PW)
+    page.get_by_label(msg("field.password_again"), exact=True).fill(LEARNER_NEW_PW)
+    tab.act(lambda: page.get_by_role("button", name=msg("profile.save_password")).click())
+    expect(tab.heading()).to_have_text(msg("home.title", name="张伟"))
+    tab.shot("06-learner-home")
 
     # the browser studies at machine speed: drop the minimum study time (a setting of the admin's)
     from services import settings
     from services.permissions import system_actor
-    with session_scope(server["database_url"]) as s:
+    with session_scope(srv["database_url"]) as s:
         settings.set_credit_rule(s, system_actor(), rule=settings.credit_rule(s).model_copy(update={"min_study_ratio": 0}))
+        course_title = _course_title(s)
+        n_lessons = len(s.exec(select(Lesson.id).where(Lesson.course_id == COURSE, Lesson.active)).all())
+    assert n_lessons >= 4
 
     # 4. the catalogue, then a course by its address (a fresh page load: still signed in)
-    page.get_by_role("link", name="课程中心").click()
-    idle(page)
-    assert page.get_by_text("电子政务基础与实务").first.is_visible()
-    shot(page, "07-catalogue")
-    page.goto(base + "/course?course=egov")
-    idle(page)
-    assert heading(page) == "电子政务基础与实务"
-    shot(page, "08-lesson")
-    n_lessons = 0
-    while page.get_by_role("button", name="标记本节已学完").count():
-        page.get_by_role("button", name="标记本节已学完").click()
-        idle(page)
-        n_lessons += 1
-        assert n_lessons <= 8
-    assert n_lessons >= 4
-    assert page.get_by_text(f"已学 {n_lessons}/{n_lessons} 节").first.is_visible()
+    tab.act(lambda: tab.sidebar_link(msg("nav.catalogue")).click())
+    expect(page.get_by_text(course_title).first).to_be_visible()
+    tab.shot("07-catalogue")
+    tab.goto(f"/course?course={COURSE}")
+    expect(tab.heading()).to_have_text(course_title)
+    tab.shot("08-lesson")
+    done_button = page.get_by_role("button", name=msg("course.mark_done"))
+    for _ in range(n_lessons):
+        expect(done_button).to_be_visible()
+        tab.act(done_button.click)
+    expect(done_button).to_have_count(0)
+    expect(page.get_by_text(msg("catalogue.lessons_done", done=n_lessons, total=n_lessons)).first).to_be_visible()
 
     # 5. the course quiz: every answer is saved as it is given
-    page.locator(".st-key-course_section").get_by_text("课程测验").click()
-    idle(page)
-    page.get_by_role("button", name="开始测验").click()
-    idle(page)
-    with session_scope(server["database_url"]) as s:
+    tab.act(lambda: page.get_by_test_id("stButtonGroup").get_by_text(msg("course.quiz"), exact=True).click())
+    tab.act(lambda: page.get_by_role("button", name=msg("course.quiz_start")).click())
+    with session_scope(srv["database_url"]) as s:
         uid = s.exec(select(User.id).where(User.username == "zhang.wei")).one()
         attempt = s.exec(select(Attempt).where(Attempt.user_id == uid, Attempt.status == "in_progress")).one()
         items = s.exec(select(AttemptItem, QuestionVersion).join(QuestionVersion)
                        .where(AttemptItem.attempt_id == attempt.id).order_by(AttemptItem.position)).all()
-        plan = [(it.id, v.data["type"], v.data, correct_response(v.data)) for it, v in items]
-    shot(page, "09-quiz")
-    for item_id, qtype, data, key in plan:
-        box = f".st-key-course_quiz_{attempt.id}_{item_id}"
+        plan = [(it.id, it.position, v.data["type"], v.data, correct_response(v.data)) for it, v in items]
+    tab.shot("09-quiz")
+    for item_id, position, qtype, data, key in plan:
+        box = _quiz_item(page, position)
         if qtype == "single_choice":
-            page.locator(box).get_by_text(data["options"][key]["text"], exact=True).click()
+            tab.act(box.get_by_text(data["options"][key]["text"], exact=True).click)
         elif qtype == "true_false":
-            page.locator(box).get_by_text("正确" if key else "错误", exact=True).click()
+            tab.act(box.get_by_text(msg("quiz.true") if key else msg("quiz.false"), exact=True).click)
         elif qtype == "multiple_choice":
             for i in key:
-                page.locator(f"{box}_{i}").get_by_text(data["options"][i]["text"], exact=True).click()
-                idle(page)
+                tab.act(box.get_by_text(data["options"][i]["text"], exact=True).click)
         elif qtype in ("fill_blank", "numerical"):
-            page.locator(f"{box} input").fill(str(key))
-            page.locator(f"{box} input").press("Enter")
+            field = box.locator("input")
+            field.fill(str(key))
+            tab.act(lambda field=field: field.press("Enter"))
         else:
             raise AssertionError(f"quiz drew an unexpected type {qtype}")
-        idle(page)
-    # the answers are in the database before submitting
-    with session_scope(server["database_url"]) as s:
-        saved = s.exec(select(AttemptItem).where(AttemptItem.attempt_id == attempt.id)).all()
-        assert all(i.response not in (None, "", []) for i in saved)
-    page.get_by_role("button", name="交卷").click()
-    idle(page)
-    assert page.get_by_text("通过").first.is_visible()
-    shot(page, "10-quiz-result")
+        with session_scope(srv["database_url"]) as s:     # saved as soon as the answer is given
+            assert s.get(AttemptItem, item_id).response not in (None, "", [], {}), (position, qtype)
+    tab.act(lambda: page.get_by_role("button", name=msg("quiz.submit")).click())
+    verdict = msg_pattern("quiz.result", verdict=msg("quiz.passed"))
+    expect(page.get_by_test_id("stAlert").get_by_text(verdict)).to_be_visible()
+    expect(page.get_by_text(msg_pattern("quiz.result", verdict=msg("quiz.failed")))).to_have_count(0)
+    tab.shot("10-quiz-result")
 
-    # 6. the hours are credited, with their reasons
-    page.get_by_role("link", name="我的学时").click()
-    idle(page)
-    assert heading(page) == "我的学时"
-    metric = page.locator('[data-testid="stMetricValue"]').first.inner_text()
-    assert metric == "1.5", metric
-    assert page.get_by_text("已完成年度目标的 3%").is_visible()
-    shot(page, "11-hours")
-    context.close()
+    # 6. the hours are credited: the page shows the learner's ledger for this year
+    from services import ledger
+    from services.permissions import load_actor
+    with session_scope(srv["database_url"]) as s:
+        summary = ledger.my_summary(s, load_actor(s, uid))
+    assert summary.total > 0
+    tab.act(lambda: tab.sidebar_link(msg("nav.hours")).click())
+    expect(tab.heading()).to_have_text(msg("hours.title"))
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text(f"{summary.total:g}")
+    expect(page.get_by_text(msg("hours.progress", percent=f"{summary.percent:.0f}"), exact=True)).to_be_visible()
+    tab.shot("11-hours")
+
+
+def _course_title(s) -> str:
+    from models import Course
+    return s.get(Course, COURSE).title
+
+
+def _quiz_item(page, position: int):
+    """The bordered box of question `position` (found by its heading "N. 题型 · 分", not by widget keys)."""
+    heading = page.get_by_text(re.compile(rf"^{position}\.\s"))
+    return page.get_by_test_id("stVerticalBlock").filter(has=heading).last
 
 
 ROLE_PAGES = {
@@ -182,98 +182,101 @@ ROLE_PAGES = {
 }
 
 
-def _staff(server, username, role, scope_code):
-    """A staff account with a known password, made through the same service the admin page uses."""
-    from models import OrgUnit
-    from services import users
-    from services.permissions import system_actor
-    with session_scope(server["database_url"]) as s:
-        if s.exec(select(User).where(User.username == username)).first() is None:
-            scope = s.exec(select(OrgUnit).where(OrgUnit.code == scope_code)).one()
-            u, _ = users.create_user(s, system_actor(), user_in=users.UserCreate(
-                username=username, name=f"{role} 测试", unit_id=scope.id, password="Staff2026ok",
-                grants=[users.Grant(role=role, scope_unit_id=scope.id)]))
-            u.must_change_password = False
-            s.add(u)
+@pytest.mark.parametrize("role", sorted(ROLE_PAGES))
+def test_every_page_renders_in_the_browser_for_each_role(server, tabs, role):
+    """Every page a role may open renders without an error, on a small organisation of the test's own
+    with a few learners in it (so the HR pages have people)."""
+    db = server["database_url"]
+    codes = make_org(db)
+    for unit in ("village", "town", "dept"):
+        make_user(db, "learner", unit=codes[unit])
+    scope = {"admin": None, "hr": "district", "trainer": "city"}[role]
+    username = make_user(db, (role, codes[scope]) if scope else role, unit=codes["dept"])
+    tab = tabs(server["url"])
+    page = tab.page
+    sign_in(tab, username, "Staff2026ok")
+    hrefs = [a.get_attribute("href") for a in page.get_by_test_id("stSidebarNav").locator("a").all()]
+    links = {h.split("//", 1)[-1].partition("/")[2].strip("/") for h in hrefs}   # "" = the default page
+    assert set(ROLE_PAGES[role]) <= links, links
+    if role != "admin":
+        assert not links & {"org", "users", "import_users", "settings", "audit"}, links
+    for key in ROLE_PAGES[role]:
+        tab.goto(f"/{key}")
+        tab.expect_path(f"/{key}")
+        expect(page.locator("h1").first).to_be_visible()
+        tab.expect_no_error()
+        expect(page.get_by_text("Page not found")).to_have_count(0)
+        tab.shot(f"tour-{role}-{key}")
+        page.get_by_test_id("stMain").evaluate("el => el.scrollTo(0, el.scrollHeight)")  # the page scrolls inside
+        tab.shot(f"tour-{role}-{key}-end")
 
 
-def _sign_in(page, base, username, password):
-    page.goto(base + "/")
-    idle(page)
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(password)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_timeout(1000)
-    idle(page)
-
-
-def test_every_page_renders_in_the_browser_for_each_role(server, browser):
-    """Runs after test_first_day (same server): every page each role may open renders without an error."""
-    base = server["url"]
-    _staff(server, "hr.hbw", "hr", "WH-HBW")
-    _staff(server, "trainer.city", "trainer", "WH")
-    for role, username, password in (("admin", "admin", ADMIN_PW), ("hr", "hr.hbw", "Staff2026ok"),
-                                      ("trainer", "trainer.city", "Staff2026ok")):
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        _sign_in(page, base, username, password)
-        hrefs = [a.get_attribute("href") for a in page.locator('[data-testid="stSidebarNav"] a').all()]
-        links = {h.split("//", 1)[-1].partition("/")[2].strip("/") for h in hrefs}   # "" = the default page
-        assert set(ROLE_PAGES[role]) <= links, links
-        if role != "admin":
-            assert not links & {"org", "users", "settings", "audit"}, links
-        for key in ROLE_PAGES[role]:
-            page.goto(f"{base}/{key}")
-            idle(page)
-            assert page.locator('[data-testid="stException"]').count() == 0, (role, key)
-            assert not page.get_by_text("Page not found").count(), (role, key)
-            assert page.locator("h1").count() >= 1, (role, key)
-            shot(page, f"tour-{role}-{key}")
-            page.mouse.move(800, 500)
-            page.mouse.wheel(0, 5000)          # Streamlit scrolls inside the page: look at the bottom too
-            page.wait_for_timeout(300)
-            shot(page, f"tour-{role}-{key}-end")
-        context.close()
-
-
-def test_admin_imports_users_all_or_nothing(server, browser, tmp_path):
-    """Runs after test_first_day (same server): a file with errors shows a row-numbered table and
-    writes nothing; the corrected file imports every row and shows the batch password once."""
-    base = server["url"]
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    _sign_in(page, base, "admin", ADMIN_PW)
-    page.goto(base + "/import_users")
-    idle(page)
+def test_admin_imports_users_all_or_nothing(server, tabs, tmp_path):
+    """A file with errors shows a row-numbered table and writes nothing; the corrected file imports
+    every row and hands out the initial passwords once."""
+    db = server["database_url"]
+    codes = make_org(db)
+    admin = make_user(db, "admin", unit=codes["dept"])
+    t = tag()
+    a, b = f"li.{t}", f"wang.{t}"
+    tab = tabs(server["url"], accept_downloads=True)
+    page = tab.page
+    sign_in(tab, admin, "Staff2026ok")
+    tab.goto("/import_users")
+    expect(tab.heading()).to_have_text(msg("import.title"))
     bad = tmp_path / "people.csv"
-    bad.write_text("用户名,姓名,单位编码,手机\nli.na,李娜,WH-HN,13800001111\nli.na,李娜二,WH-HN,\nwang.fang,王芳,NO-UNIT,123\n",
-                   encoding="utf-8")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
-    idle(page)
-    assert page.get_by_text("未导入任何数据").is_visible()
-    shot(page, "12-import-errors")
-    with session_scope(server["database_url"]) as s:
-        assert s.exec(select(User).where(User.username == "li.na")).first() is None
+    bad.write_text(f"用户名,姓名,单位编码,手机\n{a},李娜,{codes['town']},13800001111\n{a},李娜二,{codes['town']},\n"
+                   f"{b},王芳,NO-UNIT-{t},123\n", encoding="utf-8")
+    upload = page.get_by_test_id("stFileUploaderDropzoneInput")
+    tab.act(lambda: upload.set_input_files(str(bad)))
+    expect(page.get_by_text(msg_pattern("import.has_errors"))).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    tab.shot("12-import-errors")
+    with session_scope(db) as s:
+        assert s.exec(select(User).where(User.username.in_([a, b]))).first() is None
     good = tmp_path / "people2.csv"
-    good.write_text("用户名,姓名,单位编码,手机\nli.na,李娜,WH-HN,13800001111\nwang.fang,王芳,WH-WD,\n", encoding="utf-8")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(good))
-    idle(page)
-    assert page.get_by_text("全部 2 行检查通过").is_visible()
-    page.get_by_role("button", name="确认导入 2 个账号").click()
-    idle(page)
-    assert page.get_by_text("已导入 2 个账号").is_visible()
-    shot(page, "13-import-done")
+    good.write_text(f"用户名,姓名,单位编码,手机\n{a},李娜,{codes['town']},13800001111\n{b},王芳,{codes['village']},\n",
+                    encoding="utf-8")
+    tab.act(lambda: upload.set_input_files(str(good)))
+    expect(page.get_by_text(msg("import.valid", n=2), exact=True)).to_be_visible()
+    with session_scope(db) as s:      # checked, not yet written
+        assert s.exec(select(User).where(User.username.in_([a, b]))).first() is None
+    tab.act(lambda: page.get_by_role("button", name=msg("import.confirm", n=2)).click())
+    expect(page.get_by_text(msg_pattern("import.done", n=2))).to_be_visible()
+    tab.shot("13-import-done")
     with page.expect_download() as download:
-        page.get_by_role("button", name="下载初始密码表（仅此一次）").click()
+        page.get_by_role("button", name=msg("import.download_passwords")).click()
     saved = tmp_path / "passwords.xlsx"
     download.value.save_as(saved)
     from openpyxl import load_workbook
-    creds = {r[0]: r[2] for r in load_workbook(saved).active.iter_rows(min_row=2, values_only=True)}
-    assert set(creds) == {"li.na", "wang.fang"}
-    with session_scope(server["database_url"]) as s:
-        imported = s.exec(select(User).where(User.username.in_(["li.na", "wang.fang"]))).all()
+    rows = list(load_workbook(saved).active.iter_rows(values_only=True))
+    header = next(r for r in rows if "用户名" in r)            # a title row may come first
+    users_col = header.index("用户名")
+    pw_col = next(i for i, h in enumerate(header) if h and "密码" in str(h))
+    creds = {r[users_col]: r[pw_col] for r in rows if r[users_col] in (a, b)}
+    assert set(creds) == {a, b}
+    with session_scope(db) as s:
+        imported = s.exec(select(User).where(User.username.in_([a, b]))).all()
         assert len(imported) == 2 and all(u.must_change_password for u in imported)
-    from services import auth
-    with session_scope(server["database_url"]) as s:
-        assert auth.authenticate(s, username="wang.fang", password=creds["wang.fang"]).must_change_password
-    context.close()
+
+    # the handed-out password is the one that works: the new person signs in and must change it
+    newcomer = tabs(server["url"])
+    newcomer.goto("/")
+    newcomer.page.get_by_label(msg("field.username"), exact=True).fill(b)
+    newcomer.page.get_by_label(msg("field.password"), exact=True).fill(creds[b])
+    newcomer.navigate(lambda: newcomer.page.get_by_role("button", name=msg("auth.sign_in"), exact=True).click())
+    expect(newcomer.page.get_by_text(msg("profile.must_change"))).to_be_visible()
+
+
+@pytest.mark.xfail(strict=True, reason="bug: the first visit after a server start that asks for any address but / "
+                   "gets Streamlit's 'Page not found' dialog over the page (its form inert until closed); "
+                   "from the second visit on the same address works (app.py / st.navigation)")
+def test_a_link_to_a_page_works_as_the_first_visit_after_a_start(fresh_server, tabs):
+    """A bookmarked address (/hours) opened right after the server (re)started: the sign-in page, usable."""
+    tab = tabs(fresh_server["url"])
+    make_user(fresh_server["database_url"], "learner", unit=make_org(fresh_server["database_url"])["town"])
+    tab.goto("/hours")
+    tab.expect_path("/hours")
+    expect(tab.heading()).to_have_text(msg("login.title"))
+    expect(tab.page.get_by_role("dialog")).to_have_count(0)
+    expect(tab.page.get_by_label(msg("field.username"), exact=True)).to_be_editable()
