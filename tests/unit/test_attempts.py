@@ -322,3 +322,48 @@ def test_the_course_page_state_comes_from_the_database(make_user):
         assert all(i.key is not None for i in state.current.items)
         assert [(h.attempt_id, h.passed) for h in state.history] == [(second, True), (attempt_id, False)]
         assert state.history[1].score == 0 and state.history[0].score == state.history[0].max_score
+
+
+def test_migration_0002_keeps_one_open_attempt_and_enforces_the_status_set():
+    """Upgrading a database from 0001 that holds two open attempts of the same quiz (possible before)."""
+    from alembic import command
+
+    from models.db import get_engine
+    from models.migrate import alembic_config
+    from tests.dbutil import fresh_database_url
+    url = fresh_database_url("mig0002")
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0001")
+    engine = get_engine(url)
+    at = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+    with engine.begin() as c:
+        uid = c.execute(text("INSERT INTO app_user (username, name, password_hash, must_change_password, locale, active, "
+                             "failed_logins, created_at) VALUES ('m', 'm', 'x', :f, 'zh-CN', :t, 0, :at) RETURNING id"),
+                        {"f": False, "t": True, "at": at}).scalar_one()
+        c.execute(text("INSERT INTO course (id, title, category, required, summary, objectives, position, active, "
+                       "content_hash, updated_at) VALUES ('mc', 'c', 'x', :f, '', '[]', 0, :t, '', :at)"),
+                  {"f": False, "t": True, "at": at})
+        c.execute(text("INSERT INTO question (id, current_version, active, created_at) VALUES ('mq', 1, :t, :at)"),
+                  {"t": True, "at": at})
+        qv = c.execute(text("INSERT INTO question_version (question_id, version, type, category, difficulty, usage, "
+                            "points, data, content_hash, created_at) VALUES ('mq', 1, 'true_false', 'x', 1, 'both', 1, "
+                            "'{}', 'h', :at) RETURNING id"), {"at": at}).scalar_one()
+        ids = [c.execute(text("INSERT INTO attempt (user_id, kind, course_id, started_at, status, max_score, pass_percent) "
+                              "VALUES (:u, 'quiz', 'mc', :at, 'in_progress', 1, 60) RETURNING id"),
+                         {"u": uid, "at": at + timedelta(minutes=i)}).scalar_one() for i in range(3)]
+        for a in ids:
+            c.execute(text("INSERT INTO attempt_item (attempt_id, position, question_version_id, points) "
+                           "VALUES (:a, 1, :q, 1)"), {"a": a, "q": qv})
+    command.upgrade(cfg, "0002")
+    with engine.connect() as c:
+        got = c.execute(text("SELECT id, status, score FROM attempt ORDER BY id")).all()
+        assert [(r.status, r.score) for r in got] == [("submitted", None), ("submitted", None), ("in_progress", None)]
+        assert c.execute(text("SELECT DISTINCT version FROM attempt_item")).scalars().all() == [0]
+    for bad in ("UPDATE attempt SET status = 'graded' WHERE id = :a",
+                "UPDATE attempt SET status = 'in_progress' WHERE id = :a"):   # not in the set / a second open one
+        with pytest.raises(IntegrityError):
+            with engine.begin() as c:
+                c.execute(text(bad), {"a": ids[0]})
+    command.downgrade(cfg, "0001")
+    command.upgrade(cfg, "0002")
+    engine.dispose()

@@ -40,3 +40,11 @@ def test_correct_response_scores_full_marks():
                 {"type": "numerical", "answers": [{"value": 2, "tolerance": 0, "fraction": 1.0}]},
                 {"type": "matching", "pairs": [{"left": "a", "right": "1"}, {"left": "b", "right": "2"}]}):
         assert score(rec, correct_response(rec), 3) == 3
+
+
+def test_an_answered_essay_waits_for_a_human_an_empty_one_scores_zero():
+    essay = {"type": "essay"}
+    assert score(essay, "我的回答", 10) is None          # pending grading, not 0
+    assert score(essay, None, 10) == 0.0                  # nothing to grade
+    assert score(essay, "   ", 10) == 0.0
+    assert score(essay, 5, 10) == 0.0                     # malformed
