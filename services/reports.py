@@ -1,109 +1,201 @@
-"""HR: 学时 compliance by department within the HR user's scope. Aggregated in SQL per person,
-shaped per unit with pandas (never whole tables)."""
+"""HR: 学时 compliance by department within the HR user's scope, and the drill-down to people.
+
+Everything is aggregated in SQL: the ledger is summed per person, the per-unit annual target is a
+CASE over unit ids (most units share the default), so gaps, "reached", sorting and paging happen in
+the database; pandas only shapes the rows a page or an export asks for."""
 from __future__ import annotations
 
-import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
+from sqlalchemy import Float, case, cast, literal
 from sqlmodel import Session, col, func, select
 
 from models import Course, CourseCompletion, LedgerEntry, OrgUnit, RoleGrant, User
-from models.db import local_year
+from models.db import LOCAL_TZ, local_year
+from services import spreadsheets
 from services.errors import PermissionDenied
 from services.org import subtree_ids
-from services.permissions import Actor, scope_paths
-from services.settings import target_resolver
+from services.permissions import ALL, Actor, scope_paths
+from services.settings import default_target, target_resolver
+
+PEOPLE_COLUMNS = ["user_id", "username", "name", "unit_id", "unit", "hours", "target", "gap", "reached", "required_done"]
+
+
+def _year_end_utc(year: int) -> datetime:
+    """The first instant of the next city-calendar year (UTC+8)."""
+    return datetime(year + 1, 1, 1, tzinfo=LOCAL_TZ)
+
+
+def _target_expr(session: Session, unit_ids: Sequence[int]):
+    """SQL expression: the annual target of User.unit_id (nearest ancestor-or-self with a target, else
+    the default). Units are grouped by target, so the CASE has one branch per distinct override."""
+    resolve, default = target_resolver(session), default_target(session)
+    paths = dict(session.exec(select(OrgUnit.id, OrgUnit.path).where(col(OrgUnit.id).in_(unit_ids))).all())
+    by_target: dict[float, list[int]] = {}
+    for uid, path in paths.items():
+        target = resolve(path)
+        if target != default:
+            by_target.setdefault(target, []).append(uid)
+    default_lit = cast(literal(float(default)), Float)
+    if not by_target:
+        return default_lit
+    return case(*[(col(User.unit_id).in_(ids), cast(literal(float(t)), Float)) for t, ids in by_target.items()],
+                else_=default_lit)
+
+
+def _learners_in(unit_ids: Sequence[int]):
+    return (User.active, col(User.unit_id).in_(unit_ids),
+            col(User.id).in_(select(RoleGrant.user_id).where(RoleGrant.role == "learner")))
+
+
+def _year_totals(year: int):
+    return (select(LedgerEntry.user_id, func.sum(LedgerEntry.hours).label("total"))
+            .where(LedgerEntry.year == year).group_by(LedgerEntry.user_id).subquery())
 
 
 def hours_by_unit(session: Session, actor: Actor, *, year: int | None = None) -> pd.DataFrame:
-    """One row per unit in scope that has learners: headcount, hours, average, how many reached their target."""
+    """One row per unit in scope that has learners. Columns: unit_id, unit (name), label (name, with
+    the parent's name when two units share it), parent, people, hours (sum), avg_hours, target,
+    reached (people at or above the target), rate (reached / people), least rate first."""
     year = year or local_year()
-    paths = scope_paths(actor, "hr")
-    unit_ids = subtree_ids(session, paths)
-    totals = (select(LedgerEntry.user_id, func.sum(LedgerEntry.hours).label("total"))
-              .where(LedgerEntry.year == year).group_by(LedgerEntry.user_id).subquery())
+    unit_ids = subtree_ids(session, scope_paths(actor, "hr"))
+    columns = ["unit_id", "unit", "label", "parent", "people", "hours", "avg_hours", "target", "reached", "rate"]
+    if not unit_ids:
+        return pd.DataFrame(columns=columns)
+    totals = _year_totals(year)
+    hours = func.coalesce(totals.c.total, 0.0)
+    target = _target_expr(session, unit_ids)
     rows = session.exec(
-        select(User.id, User.unit_id, func.coalesce(totals.c.total, 0.0))
+        select(User.unit_id, func.count(User.id), func.sum(hours), func.max(target),
+               func.sum(case((hours >= target, 1), else_=0)))
         .join(totals, totals.c.user_id == User.id, isouter=True)
-        .where(User.active, col(User.unit_id).in_(unit_ids),
-               col(User.id).in_(select(RoleGrant.user_id).where(RoleGrant.role == "learner")))).all()
-    people = pd.DataFrame(rows, columns=["user_id", "unit_id", "hours"])
-    units = {u.id: u for u in session.exec(select(OrgUnit).where(col(OrgUnit.id).in_(unit_ids))).all()}
+        .where(*_learners_in(unit_ids)).group_by(User.unit_id)).all()
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    g = pd.DataFrame(rows, columns=["unit_id", "people", "hours", "target", "reached"])
     all_units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
-    target_of = target_resolver(session)
-
-    def target(uid: int) -> float:
-        return target_of(all_units[uid].path)
-    if people.empty:
-        return pd.DataFrame(columns=["unit_id", "unit", "label", "parent", "people", "hours", "avg_hours", "target",
-                                     "reached", "rate"])
-    people["target"] = people["unit_id"].map(target)
-    people["reached"] = people["hours"] >= people["target"]
-    g = people.groupby("unit_id").agg(people=("user_id", "count"), hours=("hours", "sum"),
-                                      target=("target", "first"), reached=("reached", "sum")).reset_index()
-    g["unit"] = g["unit_id"].map(lambda i: units[i].name)
-    g["parent"] = g["unit_id"].map(lambda i: all_units[units[i].parent_id].name if units[i].parent_id in all_units else "")
+    g["unit"] = g["unit_id"].map(lambda i: all_units[i].name)
+    g["parent"] = g["unit_id"].map(lambda i: all_units[all_units[i].parent_id].name
+                                   if all_units[i].parent_id in all_units else "")
     # district offices share names (区政府办公室 in every district): label those with their parent
     dup = g["unit"].duplicated(keep=False)
     g["label"] = g["unit"].where(~dup, g["parent"] + " · " + g["unit"])
+    g["reached"] = g["reached"].astype(int)
     g["avg_hours"] = (g["hours"] / g["people"]).round(2)
     g["rate"] = (g["reached"] / g["people"]).round(4)
     g["hours"] = g["hours"].round(2)
-    return g[["unit_id", "unit", "label", "parent", "people", "hours", "avg_hours", "target", "reached", "rate"]].sort_values("rate")
+    return g[columns].sort_values("rate")
 
 
-def people(session: Session, actor: Actor, *, year: int | None = None, unit_id: int | None = None,
-           below_target_only: bool = False, limit: int = 5000) -> pd.DataFrame:
-    """Drill-down: the learners of a unit subtree (within the HR scope) with their hours against their
-    target, least progress first. Required-course completions are counted alongside."""
-    year = year or local_year()
-    paths = scope_paths(actor, "hr")
-    allowed = set(subtree_ids(session, paths))
+@dataclass
+class PeoplePage:
+    """A page of the drill-down and the number of people matching it (all pages together)."""
+    rows: pd.DataFrame
+    total: int
+
+
+def _people_select(session: Session, actor: Actor, *, year: int, unit_id: int | None, below_target_only: bool):
+    allowed = set(subtree_ids(session, scope_paths(actor, "hr")))
     if unit_id is not None:
         unit = session.get(OrgUnit, unit_id)
         if unit is None or unit_id not in allowed:
             raise PermissionDenied("error.out_of_scope")
         allowed &= set(subtree_ids(session, (unit.path,)))
-    totals = (select(LedgerEntry.user_id, func.sum(LedgerEntry.hours).label("total"))
-              .where(LedgerEntry.year == year).group_by(LedgerEntry.user_id).subquery())
-    required = (select(CourseCompletion.user_id, func.count().label("n"))
+    unit_ids = sorted(allowed)
+    totals = _year_totals(year)
+    # required courses done at any time up to the end of the year viewed (a course done last year is done)
+    required = (select(CourseCompletion.user_id, func.count(CourseCompletion.course_id.distinct()).label("n"))
                 .join(Course, Course.id == CourseCompletion.course_id)
-                .where(Course.required).group_by(CourseCompletion.user_id).subquery())
-    rows = session.exec(
-        select(User.id, User.username, User.name, User.unit_id, func.coalesce(totals.c.total, 0.0),
-               func.coalesce(required.c.n, 0))
-        .join(totals, totals.c.user_id == User.id, isouter=True)
-        .join(required, required.c.user_id == User.id, isouter=True)
-        .where(User.active, col(User.unit_id).in_(allowed),
-               col(User.id).in_(select(RoleGrant.user_id).where(RoleGrant.role == "learner")))).all()
-    df = pd.DataFrame(rows, columns=["user_id", "username", "name", "unit_id", "hours", "required_done"])
-    if df.empty:
-        return df.assign(unit=[], target=[], gap=[], reached=[])
-    all_units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
-    target_of = target_resolver(session)
-
-    def target(uid: int) -> float:
-        return target_of(all_units[uid].path)
-    df["unit"] = df["unit_id"].map(lambda i: " / ".join(   # the path below the city, e.g. 海勃湾区 / 新华街道
-        all_units[int(x)].name for x in all_units[i].path.strip("/").split("/")[1:] if x) or all_units[i].name)
-    df["target"] = df["unit_id"].map(target)
-    df["hours"] = df["hours"].round(2)
-    df["gap"] = (df["target"] - df["hours"]).clip(lower=0).round(2)
-    df["reached"] = df["hours"] >= df["target"]
+                .where(Course.required, CourseCompletion.completed_at < _year_end_utc(year))
+                .group_by(CourseCompletion.user_id).subquery())
+    hours = func.coalesce(totals.c.total, 0.0)
+    target = _target_expr(session, unit_ids) if unit_ids else cast(literal(0.0), Float)
+    gap = case((target - hours > 0, target - hours), else_=0.0)
+    q = (select(User.id.label("user_id"), User.username, User.name, User.unit_id, hours.label("hours"),
+                target.label("target"), gap.label("gap"), func.coalesce(required.c.n, 0).label("required_done"))
+         .join(totals, totals.c.user_id == User.id, isouter=True)
+         .join(required, required.c.user_id == User.id, isouter=True)
+         .where(*_learners_in(unit_ids)))
     if below_target_only:
-        df = df[~df["reached"]]
-    return df.sort_values(["gap", "username"], ascending=[False, True]).head(limit).reset_index(drop=True)
+        q = q.where(hours < target)
+    return q, gap
 
 
-def people_xlsx(df: pd.DataFrame, headers: dict[str, str]) -> bytes:
-    """The drill-down as an Excel sheet (headers: column -> heading in the user's language)."""
-    from openpyxl import Workbook
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("学时")
+def people(session: Session, actor: Actor, *, year: int | None = None, unit_id: int | None = None,
+           below_target_only: bool = False, limit: int | None = None, offset: int = 0) -> pd.DataFrame:
+    """Drill-down: the learners of a unit subtree (within the HR scope), largest gap first, then by
+    username (a total order, so pages never overlap). limit=None: everyone (the export).
+    Columns: PEOPLE_COLUMNS — unit is the unit's path of names below the city, hours this year,
+    target, gap (target − hours, at least 0), reached (bool), required_done (required courses
+    completed by the end of that year)."""
+    year = year or local_year()
+    q, gap = _people_select(session, actor, year=year, unit_id=unit_id, below_target_only=below_target_only)
+    q = q.order_by(gap.desc(), col(User.username))
+    if limit is not None:
+        q = q.limit(limit).offset(offset)
+    df = pd.DataFrame(session.exec(q).all(),
+                      columns=["user_id", "username", "name", "unit_id", "hours", "target", "gap", "required_done"])
+    if df.empty:
+        return pd.DataFrame(columns=PEOPLE_COLUMNS)
+    all_units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    df["unit"] = df["unit_id"].map(lambda i: unit_path_label(all_units, i))
+    df["hours"] = df["hours"].astype(float).round(2)
+    df["target"] = df["target"].astype(float)
+    df["gap"] = df["gap"].astype(float).round(2)
+    df["reached"] = df["hours"] >= df["target"]
+    df["required_done"] = df["required_done"].astype(int)
+    return df[PEOPLE_COLUMNS]
+
+
+def people_count(session: Session, actor: Actor, *, year: int | None = None, unit_id: int | None = None,
+                 below_target_only: bool = False) -> int:
+    """How many people the drill-down holds (counted in SQL)."""
+    year = year or local_year()
+    q, _ = _people_select(session, actor, year=year, unit_id=unit_id, below_target_only=below_target_only)
+    return session.exec(select(func.count()).select_from(q.subquery())).one()
+
+
+def people_page(session: Session, actor: Actor, *, year: int | None = None, unit_id: int | None = None,
+                below_target_only: bool = False, page: int = 1, page_size: int = 100) -> PeoplePage:
+    """One screen of the drill-down (page 1 = the largest gaps) and the true total."""
+    total = people_count(session, actor, year=year, unit_id=unit_id, below_target_only=below_target_only)
+    rows = people(session, actor, year=year, unit_id=unit_id, below_target_only=below_target_only,
+                  limit=page_size, offset=max(0, page - 1) * page_size)
+    return PeoplePage(rows=rows, total=total)
+
+
+def unit_path_label(units: dict[int, OrgUnit], unit_id: int) -> str:
+    """The unit's path of names below the city, e.g. 海勃湾区 / 新华街道."""
+    unit = units[unit_id]
+    names = [units[int(x)].name for x in unit.path.strip("/").split("/")[1:] if x and int(x) in units]
+    return " / ".join(names) or unit.name
+
+
+def scope_names(session: Session, actor: Actor) -> list[str] | None:
+    """Names of the units the actor's HR scope covers; None = the whole organisation."""
+    paths = scope_paths(actor, "hr")
+    if ALL in paths:
+        return None
+    ids = [int(p.strip("/").split("/")[-1]) for p in paths if p.strip("/")]
+    units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    return [unit_path_label(units, i) if units[i].parent_id else units[i].name for i in ids if i in units]
+
+
+# the drill-down columns of the export: key -> (width, number format)
+EXPORT_FORMATS: dict[str, tuple[float | None, str | None]] = {
+    "username": (16, None), "name": (12, None), "unit": (34, None), "hours": (10, "0.00"),
+    "target": (10, "0.00"), "gap": (10, "0.00"), "required_done": (12, "0"), "reached": (8, None),
+}
+
+
+def people_xlsx(df: pd.DataFrame, headers: dict[str, str], *, title_rows: Sequence[str] = (),
+                sheet: str = "学时") -> bytes:
+    """The drill-down as an Excel sheet through the one safe writer: optional title rows, a formatted
+    header (headers: column -> heading in the user's language), widths and number formats."""
     cols = list(headers)
-    ws.append([headers[c] for c in cols])
-    for rec in df[cols].itertuples(index=False):
-        ws.append([bool(v) if isinstance(v, (bool,)) else v for v in rec])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    columns = [spreadsheets.Column(headers[c], *EXPORT_FORMATS.get(c, (None, None))) for c in cols]
+    return spreadsheets.table_xlsx(columns=columns, rows=df[cols].itertuples(index=False, name=None),
+                                   sheet=sheet, title_rows=title_rows)

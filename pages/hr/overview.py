@@ -1,30 +1,36 @@
-"""HR: 学时 compliance by department in my scope."""
+"""HR: 学时 compliance by department in my scope; the people behind the numbers, page by page, and
+an Excel export of all of them built only when the button is clicked."""
+import re
+from datetime import datetime
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from models.db import LOCAL_TZ, local_year
 from services import reports
-from models.db import local_year
+from services.permissions import load_actor
 from ui.guard import fetch, guard
 from ui.i18n import t
 from ui.session import db
+
+PAGE_SIZE = 100
 
 actor = guard("hr")
 st.title(t("hr.title"))
 this_year = local_year()
 year = st.columns([1, 4])[0].selectbox(t("hours.year"), [this_year, this_year - 1], key="hr_year")
-with db() as s:
-    df = reports.hours_by_unit(s, actor, year=year)
+df = fetch(lambda s: reports.hours_by_unit(s, actor, year=year))
 if df.empty:
     st.info(t("hr.none"))
     st.stop()
-people = int(df["people"].sum())
+people_total = int(df["people"].sum())
 reached = int(df["reached"].sum())
 c1, c2, c3, c4 = st.columns(4)
-c1.metric(t("hr.people"), people)
-c2.metric(t("hr.avg_hours"), f"{df['hours'].sum() / people:.1f}")
+c1.metric(t("hr.people"), people_total)
+c2.metric(t("hr.avg_hours"), f"{df['hours'].sum() / people_total:.1f}")
 c3.metric(t("hr.reached"), reached)
-c4.metric(t("hr.rate"), f"{100 * reached / people:.1f}%")
+c4.metric(t("hr.rate"), f"{100 * reached / people_total:.1f}%")
 
 st.subheader(t("hr.by_unit"))
 st.caption(t("hr.chart_help"))
@@ -47,17 +53,44 @@ st.dataframe(view, hide_index=True, width="stretch")
 
 st.subheader(t("hr.people_title"))
 units = dict(zip(df["unit_id"], df["label"]))
-c1, c2 = st.columns([3, 1])
+c1, c2, c3 = st.columns([3, 1, 1])
 unit_id = c1.selectbox(t("field.unit"), [None, *units], format_func=lambda u: units.get(u, t("hr.all_in_scope")),
                        key="hr_people_unit")
 below = c2.checkbox(t("hr.below_only"), value=True, key="hr_people_below")
-people = fetch(lambda s: reports.people(s, actor, year=year, unit_id=unit_id, below_target_only=below))
-st.caption(t("hr.people_count", n=len(people)))
+total = fetch(lambda s: reports.people_count(s, actor, year=year, unit_id=unit_id, below_target_only=below))
+pages = max(1, -(-total // PAGE_SIZE))
+# the page number belongs to one filter: a new unit, year or filter starts again at page 1
+page = c3.number_input(t("hr.page"), 1, pages, 1, key=f"hr_people_page_{year}_{unit_id}_{below}")
+people = fetch(lambda s: reports.people(s, actor, year=year, unit_id=unit_id, below_target_only=below,
+                                        limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE))
+st.caption(t("hr.people_count", n=total) + " · " + t("hr.people_page", page=page, pages=pages,
+                                                      first=(page - 1) * PAGE_SIZE + 1 if total else 0,
+                                                      last=min(total, page * PAGE_SIZE)))
 columns = {"username": t("field.username"), "name": t("field.name"), "unit": t("field.unit"),
            "hours": t("hr.hours"), "target": t("hours.target"), "gap": t("hr.gap"),
            "required_done": t("hr.required_done")}
 if not people.empty:
     st.dataframe(people[list(columns)].rename(columns=columns), hide_index=True, width="stretch")
-    st.download_button(t("hr.export"), reports.people_xlsx(people, columns), f"学时统计-{year}.xlsx",
+
+    with db() as s:
+        scope = reports.scope_names(s, actor)
+    unit_name = units[unit_id] if unit_id is not None else t("hr.all_in_scope")
+    scope_name = "、".join(scope) if scope else t("hr.scope_all")
+    title = t("hr.export_title", unit=unit_name, year=year)
+    meta = t("hr.export_meta", scope=scope_name, unit=unit_name, year=year, n=total,
+             filter=t("hr.below_only") if below else t("hr.everyone"), time="{time}")
+
+    def export() -> bytes:
+        """Runs when the button is clicked (Streamlit calls it on another thread): every person of
+        the filter, not only this page, stamped with the time of the export."""
+        with db() as s:   # the grants as they are now, not as they were when the page was drawn
+            everyone = reports.people(s, load_actor(s, actor.id), year=year, unit_id=unit_id,
+                                      below_target_only=below)
+        stamp = datetime.now(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+        return reports.people_xlsx(everyone, columns, title_rows=[title, meta.replace("{time}", stamp)])
+
+    file_unit = re.sub(r'[\\/:*?"<>|\s]+', "_", unit_name if unit_id is not None else scope_name)[:60]
+    st.download_button(t("hr.export"), export, f"{t('hr.export_file')}-{file_unit}-{year}.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       icon=":material/download:", on_click="ignore", key="hr_export")
+                       icon=":material/download:", on_click="ignore", key="hr_export",
+                       help=t("hr.export_help", n=total))
