@@ -1,7 +1,7 @@
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from models.db import utcnow
@@ -11,13 +11,13 @@ class Course(SQLModel, table=True):
     __tablename__ = "course"
     id: str = Field(primary_key=True, max_length=64)
     title: str = Field(max_length=200)
-    title_en: Optional[str] = Field(default=None, max_length=200)
+    title_en: str | None = Field(default=None, max_length=200)
     category: str = Field(max_length=64, index=True)
     required: bool = False
     summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     objectives: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    quiz: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
-    exam_rule_set: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+    quiz: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    exam_rule_set: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     position: int = 0
     active: bool = True
     content_hash: str = Field(default="", max_length=64)
@@ -41,7 +41,7 @@ class Question(SQLModel, table=True):
     """A question's identity; its content lives in immutable versions."""
     __tablename__ = "question"
     id: str = Field(primary_key=True, max_length=64)
-    course_id: Optional[str] = Field(default=None, foreign_key="course.id", index=True)
+    course_id: str | None = Field(default=None, foreign_key="course.id", index=True)
     current_version: int = 1
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
@@ -54,7 +54,7 @@ class QuestionVersion(SQLModel, table=True):
         UniqueConstraint("question_id", "version", name="uq_question_version"),
         Index("ix_qv_pick", "type", "usage", "difficulty"),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     question_id: str = Field(foreign_key="question.id", index=True)
     version: int
     type: str = Field(max_length=20)
@@ -65,3 +65,23 @@ class QuestionVersion(SQLModel, table=True):
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the interchange-format record
     content_hash: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    created_by: int | None = Field(default=None, foreign_key="app_user.id")   # None: loaded from question_bank/
+    # for the bank browser's filters in SQL: lower-cased stem, options, explanation and id; tags as |a|b|
+    search_text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    tags_key: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+def search_fields(record: dict[str, Any]) -> tuple[str, str]:
+    """(search_text, tags_key) of an interchange record."""
+    parts = [record.get("id") or "", record.get("title") or "", record.get("text") or "", record.get("explanation") or ""]
+    parts += [o.get("text", "") for o in record.get("options") or []]
+    parts += [str(a.get("text", "")) for a in record.get("answers") or []]
+    parts += [f"{p.get('left', '')} {p.get('right', '')}" for p in record.get("pairs") or []]
+    tags = [str(t) for t in record.get("tags") or []]
+    return "\n".join(parts).lower(), ("|" + "|".join(tags) + "|") if tags else ""
+
+
+@event.listens_for(QuestionVersion, "before_insert")
+def _fill_search_fields(_mapper, _conn, target: QuestionVersion) -> None:
+    # every way a version is written (bank load, import, editor) gets searchable fields
+    target.search_text, target.tags_key = search_fields(target.data or {})
