@@ -77,7 +77,7 @@ def test_checker_finds_short_lessons_html_and_unsatisfiable_rules(tmp_path):
     spec["quiz"]["draw"].append({"type": "essay", "count": 99})
     (course_dir / "course.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     errors = "\n".join(check_bank(bank)["errors"])
-    assert "Chinese characters, expected 800–2500" in errors
+    assert f"Chinese characters, expected {content.LESSON_MIN_CJK}–{content.LESSON_MAX_CJK}" in errors
     assert "contains an HTML tag" in errors
     assert "quiz rule needs 99 × essay" in errors
 
