@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
@@ -71,8 +72,8 @@ def _ready() -> None:
 def users_create(
     username: str = typer.Option(..., "--username", help="sign-in name"),
     name: str = typer.Option(..., "--name", help="full name"),
-    role: list[str] = typer.Option(["learner"], "--role", help="learner|trainer|hr|admin (repeatable)"),
-    unit: Optional[str] = typer.Option(None, "--unit", help="unit code (trainer/hr roles are scoped to it)"),
+    role: Annotated[list[str], typer.Option("--role", help="learner|trainer|hr|admin (repeatable)")] = ["learner"],  # noqa: B006
+    unit: str | None = typer.Option(None, "--unit", help="unit code (trainer/hr roles are scoped to it)"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from standard input"),
     whole_city: bool = typer.Option(False, "--whole-city", help="trainer/hr scope: the whole organisation"),
 ) -> None:
@@ -106,13 +107,25 @@ def users_create(
         typer.echo(f"initial password: {pw}")
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Create path for its owner only (0600), refusing an existing file (no window where it is readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
 @users_app.command("import")
-def users_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, help=".xlsx or .csv (see the template)"),
-                 passwords_out: Optional[Path] = typer.Option(None, "--passwords-out",
-                                                              help="where to write the generated initial passwords "
-                                                                   "(default: FILE-initial-passwords.xlsx)")) -> None:
+def users_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".xlsx or .csv (see the template)")],
+    passwords_out: Annotated[Path | None, typer.Option("--passwords-out", help="where to write the generated initial "
+                                                       "passwords (default: FILE-initial-passwords.xlsx)")] = None,
+) -> None:
     """Validate every row, then import all of them in one transaction, or none. Generated initial
-    passwords are written once to an .xlsx for the administrator to hand out."""
+    passwords are written once to an .xlsx for the administrator to hand out.
+
+    One unit of work: the accounts, their audit row and the passwords file. The file is written
+    before the commit, so a file that cannot be written imports nothing, and a commit that fails
+    removes the file again."""
     import time
 
     from models.db import session_scope
@@ -124,6 +137,7 @@ def users_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, h
     if out.exists():
         _fail(f"{out} exists already; refusing to overwrite initial passwords")
     start = time.perf_counter()
+    written = False
     try:
         with session_scope() as s:
             plan = user_import.plan_import(s, system_actor(), filename=file.name, data=file.read_bytes())
@@ -132,12 +146,22 @@ def users_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, h
                     typer.echo(f"row {e.row} [{e.field}] {e.value!r}: {e.code} {e.params or ''}", err=True)
                 _fail(f"{len(plan.errors)} problems; nothing imported")
             result = user_import.apply_import(s, system_actor(), plan=plan)
+            if result.credentials:
+                try:
+                    _write_private(out, result.credentials_xlsx())
+                except OSError as exc:
+                    raise ServiceError("error.cli_passwords_file", detail=f"{out}: {exc.strerror or exc}")
+                written = True
     except ServiceError as exc:
-        _fail(f"refused: {exc.code} {exc.params}")
+        if written:
+            out.unlink(missing_ok=True)
+        _fail(f"refused: {exc.code} {exc.params}; nothing imported")
+    except BaseException:
+        if written:            # the commit failed: the passwords in the file open no account
+            out.unlink(missing_ok=True)
+        raise
     typer.echo(f"imported {result.created} accounts in {time.perf_counter() - start:.1f}s")
     if result.credentials:
-        out.write_bytes(result.credentials_xlsx())
-        out.chmod(0o600)
         typer.echo(f"{len(result.credentials)} initial passwords written to {out} (hand them out, then delete the file)")
 
 
@@ -162,8 +186,19 @@ def demo(learners: int = typer.Option(300, "--learners", help="number of demo le
         typer.echo(f"{role:8} {username:10} {password}")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when a and b name one file: the same path after resolving relative parts and symlinks,
+    or (when both exist) the same inode, which also catches a hard link."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 @app.command("backup")
-def backup(file: Path = typer.Argument(..., help="where to write the copy")) -> None:
+def backup(file: Annotated[Path, typer.Argument(help="where to write the copy (not the live database)")]) -> None:
     """A consistent copy of the embedded SQLite database, safe while the app runs (online backup API)."""
     import sqlite3
 
@@ -171,17 +206,28 @@ def backup(file: Path = typer.Argument(..., help="where to write the copy")) -> 
     url = get_settings().database_url
     if not url.startswith("sqlite:///"):
         _fail("backup copies the embedded SQLite database; for PostgreSQL use pg_dump")
-    source = url.removeprefix("sqlite:///")
-    if not Path(source).exists():
+    source = Path(url.removeprefix("sqlite:///"))
+    if not source.exists():
         _fail(f"no database at {source}")
+    live = [source] + [source.with_name(source.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+    if any(_same_file(file, p) for p in live):
+        _fail(f"refused: {file} is the live database ({source.resolve()}) or one of its files; "
+              "write the backup to another path")
+    if file.is_dir():
+        _fail(f"refused: {file} is a directory; name the backup file")
     file.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    dst = sqlite3.connect(file)
-    with dst:
-        src.backup(dst)
-    check = dst.execute("PRAGMA integrity_check").fetchone()[0]
-    src.close()
-    dst.close()
+    try:
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        dst = sqlite3.connect(file)
+        try:
+            with dst:
+                src.backup(dst)
+            check = dst.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            src.close()
+            dst.close()
+    except sqlite3.Error as exc:
+        _fail(f"backup failed: {exc}")
     if check != "ok":
         _fail(f"backup failed its integrity check: {check}")
     typer.echo(f"backup written to {file} ({file.stat().st_size // 1024} KiB, integrity ok)")
