@@ -168,21 +168,19 @@ def test_usernames_are_case_insensitive_at_sign_in_and_unique_by_index(session, 
 
 def test_migration_0003_stops_on_usernames_that_differ_only_in_case():
     url = fresh_database_url("casedup")
+    insert_user = text("INSERT INTO app_user (username, name, password_hash, must_change_password, locale, active, "
+                       "failed_logins, created_at) VALUES (:u, 'x', 'x', :f, 'zh-CN', :t, 0, CURRENT_TIMESTAMP)")
     command.upgrade(alembic_config(url), "0002")
     with get_engine(url).begin() as c:
         for name in ("Wang.Fang", "wang.fang", "zhao"):
-            c.execute(text("INSERT INTO app_user (username, name, password_hash, must_change_password, locale, "
-                           "active, failed_logins, created_at) VALUES (:u, 'x', 'x', :f, 'zh-CN', :t, 0, :now)"),
-                      {"u": name, "f": False, "t": True, "now": "2026-01-01 00:00:00"})
+            c.execute(insert_user, {"u": name, "f": False, "t": True})
     with pytest.raises(RuntimeError, match=r"wang\.fang \(2×\)"):
         command.upgrade(alembic_config(url), "head")
     with get_engine(url).begin() as c:
         c.execute(text("UPDATE app_user SET username = 'wang.fang2' WHERE username = 'wang.fang'"))
     command.upgrade(alembic_config(url), "head")           # once renamed, the upgrade goes through
-    with get_engine(url).begin() as c, pytest.raises(IntegrityError):
-        c.execute(text("INSERT INTO app_user (username, name, password_hash, must_change_password, locale, "
-                       "active, failed_logins, created_at) VALUES ('ZHAO', 'x', 'x', :f, 'zh-CN', :t, 0, "
-                       ":now)"), {"f": False, "t": True, "now": "2026-01-01 00:00:00"})
+    with pytest.raises(IntegrityError), get_engine(url).begin() as c:
+        c.execute(insert_user, {"u": "ZHAO", "f": False, "t": True})
     get_engine(url).dispose()
 
 
@@ -221,9 +219,8 @@ def test_control_characters_in_a_new_account_are_refused_and_nothing_is_written(
     with pytest.raises(ValidationFailed) as exc, session_scope() as s:
         users.create_user(s, system_actor(), user_in=users.UserCreate(unit_id=tree["town"], **values))
     assert exc.value.code == "error.control_chars" and exc.value.params["field"] == field
-    with session_scope() as s:
-        clean = values["username"].replace("\x00", "")
-        assert s.exec(select(User).where(User.username.in_([values["username"], clean]))).all() == []
+    with session_scope() as s:      # (PostgreSQL refuses NUL even in a query: look for the clean name)
+        assert s.exec(select(User).where(User.username == values["username"].replace("\x00", ""))).all() == []
 
 
 @pytest.mark.parametrize("field", ["name", "employee_no", "phone", "email"])
