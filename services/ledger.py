@@ -33,7 +33,9 @@ def insert_once(session: Session, model, values: dict[str, Any], *, index_elemen
                                                                           index_where=index_where)
     if returning is not None:
         return session.execute(stmt.returning(returning)).scalar_one_or_none()
-    return session.execute(stmt).rowcount == 1
+    # RETURNING rather than rowcount: with implicit RETURNING (PostgreSQL) the rowcount is not reliable
+    key = next(iter(model.__table__.primary_key.columns))
+    return session.execute(stmt.returning(key)).scalar_one_or_none() is not None
 
 
 def credit(session: Session, *, user_id: int, hours: float, source_type: str, source_id: str,
