@@ -29,6 +29,8 @@ PAGES = [
     ("learn", "pages/learner/course.py", "course", ":material/menu_book:", ("learner", "admin")),
     ("learn", "pages/learner/hours.py", "hours", ":material/schedule:", ("learner", "admin")),
     ("teach", "pages/trainer/bank.py", "bank", ":material/quiz:", ("trainer", "admin")),
+    ("teach", "pages/trainer/question_edit.py", "question_edit", ":material/edit_note:", ("trainer", "admin")),
+    ("teach", "pages/trainer/question_import.py", "question_import", ":material/upload_file:", ("trainer", "admin")),
     ("hr", "pages/hr/overview.py", "hr_overview", ":material/groups:", ("hr", "admin")),
     ("admin", "pages/admin/org.py", "org", ":material/account_tree:", ("admin",)),
     ("admin", "pages/admin/users.py", "users", ":material/manage_accounts:", ("admin",)),

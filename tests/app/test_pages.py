@@ -12,6 +12,8 @@ PAGES = {
     "pages/learner/course.py": {"learner", "admin"},
     "pages/learner/hours.py": {"learner", "admin"},
     "pages/trainer/bank.py": {"trainer", "admin"},
+    "pages/trainer/question_edit.py": {"trainer", "admin"},
+    "pages/trainer/question_import.py": {"trainer", "admin"},
     "pages/hr/overview.py": {"hr", "admin"},
     "pages/admin/org.py": {"admin"},
     "pages/admin/users.py": {"admin"},
