@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-pg bench demo clean
+.PHONY: run test test-pg flake-check bench demo clean
 
 $(VENV)/.app: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test-pg: $(VENV)/.dev
 	test -n "$(TEST_DATABASE_URL)" || (echo "set TEST_DATABASE_URL"; exit 2)
 	bash scripts/test-deps.sh
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest tests
+
+## flake-check: the browser tests 10 times in a row, stopping at the first failure ("N/10 green");
+## FLAKE_ARGS=--head checks the last commit as a fresh clone has it
+flake-check: $(VENV)/.dev
+	bash scripts/test-deps.sh
+	PY=$(abspath $(PY)) bash scripts/flake-check $(FLAKE_ARGS)
 
 bench: $(VENV)/.dev
 	$(PY) bench/import_users.py

@@ -267,7 +267,7 @@ def make_user(database_url: str, *roles: tuple[str, str | None] | str, unit: str
             role, scope = r if isinstance(r, tuple) else (r, None)
             grants.append(users.Grant(role=role, scope_unit_id=unit_id(scope) if scope else None))
         u, _ = users.create_user(s, system_actor(), user_in=users.UserCreate(
-            username=username, name=name or f"测试{roles[0] if roles else 'learner'}", unit_id=unit_id(unit),
+            username=username, name=name or f"测试{grants[0].role}", unit_id=unit_id(unit),
             password=password, grants=grants))
         u.must_change_password = must_change
         s.add(u)
