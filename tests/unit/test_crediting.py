@@ -190,3 +190,34 @@ def test_the_demo_history_follows_the_rule_for_everyone_with_the_learner_role():
             assert s.exec(select(func.count()).select_from(LessonProgress).where(LessonProgress.user_id == uid)).one() > 0
             assert s.exec(select(func.sum(LedgerEntry.hours)).where(LedgerEntry.user_id == uid)).one() > 0
     engine.dispose()
+
+
+def test_first_run_set_up_and_the_demo_are_one_unit_of_work():
+    """pages/account/setup.py creates the administrator and the demo in one db() block: a failure
+    in the demo (here: after it) leaves neither behind, so the first-run page is offered again."""
+    import pytest
+
+    from models import OrgUnit
+    from models.migrate import upgrade_db
+    from services import demo, users
+    from services.content import load_bank
+    from services.permissions import load_actor
+    url = fresh_database_url("setup-uow")
+    upgrade_db(url)
+    with session_scope(url) as s:
+        load_bank(s)
+    with pytest.raises(RuntimeError):
+        with session_scope(url) as s:
+            admin = users.create_first_admin(s, username="admin", name="管理员", password="Adm1n-first-run")
+            demo.load_demo(s, load_actor(s, admin.id), learners=3, seed=1)
+            raise RuntimeError("the demo failed half-way")
+    with session_scope(url) as s:
+        assert users.needs_setup(s)
+        assert s.exec(select(func.count()).select_from(OrgUnit)).one() == 0
+        assert s.exec(select(func.count()).select_from(LedgerEntry)).one() == 0
+    with session_scope(url) as s:
+        admin = users.create_first_admin(s, username="admin", name="管理员", password="Adm1n-first-run")
+        demo.load_demo(s, load_actor(s, admin.id), learners=3, seed=1)
+    with session_scope(url) as s:
+        assert not users.needs_setup(s) and demo.demo_loaded(s)
+    get_engine(url).dispose()
