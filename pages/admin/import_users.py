@@ -14,10 +14,12 @@ actor = guard("admin")
 st.title(t("import.title"))
 st.markdown(t("import.intro"))
 c1, c2 = st.columns(2)
-c1.download_button(t("import.template_xlsx"), user_import.template_xlsx(), "用户导入模板.xlsx",
-                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", icon=":material/download:")
-c2.download_button(t("import.template_csv"), user_import.template_csv(), "用户导入模板.csv", mime="text/csv",
-                   icon=":material/download:")
+# the templates are built when their button is clicked, not on every rerun
+c1.download_button(t("import.template_xlsx"), user_import.template_xlsx, "用户导入模板.xlsx",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", icon=":material/download:",
+                   on_click="ignore", key="import_template_xlsx")
+c2.download_button(t("import.template_csv"), user_import.template_csv, "用户导入模板.csv", mime="text/csv",
+                   icon=":material/download:", on_click="ignore", key="import_template_csv")
 
 if done := st.session_state.pop("import_done", None):
     st.success(t("import.done", n=done["created"], seconds=f"{done['seconds']:.1f}"))

@@ -6,6 +6,7 @@ from models.user import ROLES
 from services import ledger, org
 from services import users as user_service
 from services.errors import ServiceError
+from services.text import clean_text
 from ui.fmt import local_time, md_text
 from ui.guard import act, guard, show_error
 from ui.i18n import t
@@ -23,27 +24,26 @@ if secret := st.session_state.pop("users_secret", None):
     st.warning(t("users.password_once", username=md_text(secret[0])))
     st.code(secret[1], language=None)
 
-with st.expander(t("users.create"), icon=":material/person_add:"):
-    with st.form("users_create", clear_on_submit=True):
-        c1, c2 = st.columns(2)
-        username = c1.text_input(t("field.username"), help=t("users.username.help"))
-        name = c2.text_input(t("field.name"))
-        unit = c1.selectbox(t("field.unit"), unit_ids, format_func=labels.get, index=None, placeholder=t("users.pick_unit"),
-                            key="users_create_unit")
-        roles = c2.multiselect(t("field.roles"), ROLES, default=["learner"], format_func=lambda r: t(f"role.{r}"))
-        phone = c1.text_input(t("field.phone"))
-        email = c2.text_input(t("field.email"))
-        if st.form_submit_button(t("users.create_submit"), type="primary"):
-            try:
-                grants = [user_service.Grant(role=r, scope_unit_id=unit if r in ("trainer", "hr") else None) for r in roles]
-                with db() as s:
-                    u, pw = user_service.create_user(s, actor, user_in=user_service.UserCreate(
-                        username=username, name=name, unit_id=unit, phone=phone or None, email=email or None, grants=grants))
-                st.session_state["users_flash"] = t("users.created", username=md_text(u.username))
-                st.session_state["users_secret"] = (u.username, pw)
-                st.rerun()
-            except ServiceError as exc:
-                show_error(exc)
+with st.expander(t("users.create"), icon=":material/person_add:"), st.form("users_create", clear_on_submit=True):
+    c1, c2 = st.columns(2)
+    username = c1.text_input(t("field.username"), help=t("users.username.help"))
+    name = c2.text_input(t("field.name"))
+    unit = c1.selectbox(t("field.unit"), unit_ids, format_func=labels.get, index=None, placeholder=t("users.pick_unit"),
+                        key="users_create_unit")
+    roles = c2.multiselect(t("field.roles"), ROLES, default=["learner"], format_func=lambda r: t(f"role.{r}"))
+    phone = c1.text_input(t("field.phone"))
+    email = c2.text_input(t("field.email"))
+    if st.form_submit_button(t("users.create_submit"), type="primary"):
+        try:
+            grants = [user_service.Grant(role=r, scope_unit_id=unit if r in ("trainer", "hr") else None) for r in roles]
+            with db() as s:
+                u, pw = user_service.create_user(s, actor, user_in=user_service.UserCreate(
+                    username=username, name=name, unit_id=unit, phone=phone or None, email=email or None, grants=grants))
+            st.session_state["users_flash"] = t("users.created", username=md_text(u.username))
+            st.session_state["users_secret"] = (u.username, pw)
+            st.rerun()
+        except ServiceError as exc:
+            show_error(exc)
 
 f1, f2, f3, f4 = st.columns([2, 2, 1, 1])
 text = f1.text_input(t("users.search"), key="users_search", placeholder=t("users.search.placeholder"))
@@ -132,5 +132,7 @@ with hours_tab:
         delta = c1.number_input(t("users.adjust.hours"), -100.0, 100.0, 0.0, step=0.5)
         reason = c2.text_input(t("field.reason"))
         if st.form_submit_button(t("users.adjust.submit")):
-            act(lambda s: ledger.adjust(s, actor, user_id=user.id, hours=delta, reason=reason),
+            # the reason is checked here too until ledger.adjust checks it itself (control characters, length)
+            act(lambda s: ledger.adjust(s, actor, user_id=user.id, hours=delta,
+                                        reason=clean_text(reason, field=t("field.reason"), max_length=400)),
                 flash_key="users_flash", flash=t("users.saved"))

@@ -52,7 +52,7 @@ view = pd.DataFrame({t("field.unit"): df["label"], t("hr.parent"): df["parent"],
 st.dataframe(view, hide_index=True, width="stretch")
 
 st.subheader(t("hr.people_title"))
-units = dict(zip(df["unit_id"], df["label"]))
+units = {int(k): v for k, v in zip(df["unit_id"], df["label"])}
 c1, c2, c3 = st.columns([3, 1, 1])
 unit_id = c1.selectbox(t("field.unit"), [None, *units], format_func=lambda u: units.get(u, t("hr.all_in_scope")),
                        key="hr_people_unit")
