@@ -339,3 +339,13 @@ def test_load_stores_lesson_checks_and_leaves_the_commit_to_the_caller(tmp_path,
         load_bank(s)                            # the real bank again
     with session_scope() as s:
         assert s.get(Lesson, lesson_id).checks == before
+
+
+def test_lessons_of_courses_01_to_05_carry_self_checks_and_the_database_has_them(database):
+    report = check_bank()
+    rows = [r for r in report["lesson_estimates"] if r["course"] in {"strat", "egov", "share", "sec", "law"}]
+    assert len(rows) == 30 and all(3 <= r["checks"] <= 5 for r in rows)
+    spec = next(lc.spec for lc in content.read_bank().courses if lc.spec.id == "sec")
+    with session_scope() as s:
+        for ls in spec.lessons:
+            assert s.get(Lesson, ls.id).checks == ls.checks
