@@ -19,6 +19,14 @@ st.title(t("qedit.title_edit", id=qid, version=rec["_version"]) if rec else t("q
 if st.button(t("qedit.back"), icon=":material/arrow_back:", key="qe_back"):
     st.switch_page("pages/trainer/bank.py")
 
+def table(rows, columns, text_columns=()):
+    """Rows for st.data_editor; text columns as strings (missing feedback would be NaN floats)."""
+    df = pd.DataFrame(rows, columns=columns)
+    for c in text_columns:
+        df[c] = df[c].fillna("").astype(str)
+    return df
+
+
 K = f"qe_{qid or 'new'}_{rec['_version'] if rec else 0}"     # widget keys follow the version being edited
 base = {k: v for k, v in (rec or {}).items() if not k.startswith("_")}
 course_list = fetch(lambda s: bank.courses(s, actor))
@@ -59,7 +67,7 @@ with st.container(border=True):
             {"text": "", "fraction": 1.0 if qtype == "single_choice" else 0.5, "feedback": ""}, {"text": "", "fraction": 0.0 if qtype == "single_choice" else 0.5, "feedback": ""},
             {"text": "", "fraction": 0.0 if qtype == "single_choice" else -0.5, "feedback": ""}, {"text": "", "fraction": 0.0 if qtype == "single_choice" else -0.5, "feedback": ""}]
         st.caption(t(f"qedit.help.{qtype}"))
-        ed = st.data_editor(pd.DataFrame(rows, columns=["text", "fraction", "feedback"]), num_rows="dynamic", key=f"{K}_{qtype}_options",
+        ed = st.data_editor(table(rows, ["text", "fraction", "feedback"], ["text", "feedback"]), num_rows="dynamic", key=f"{K}_{qtype}_options",
                             width="stretch", column_config={
                                 "text": st.column_config.TextColumn(t("qedit.option"), required=True, width="large"),
                                 "fraction": st.column_config.NumberColumn(t("qedit.fraction"), min_value=-1.0, max_value=1.0, step=0.05, format="%.4g"),
@@ -73,7 +81,7 @@ with st.container(border=True):
     elif qtype == "fill_blank":
         st.caption(t("qedit.help.fill_blank"))
         rows = base.get("answers") if same_type and base.get("answers") else [{"text": "", "fraction": 1.0}]
-        ed = st.data_editor(pd.DataFrame(rows, columns=["text", "fraction"]), num_rows="dynamic", key=f"{K}_fill", width="stretch",
+        ed = st.data_editor(table(rows, ["text", "fraction"], ["text"]), num_rows="dynamic", key=f"{K}_fill", width="stretch",
                             column_config={"text": st.column_config.TextColumn(t("qedit.accepted"), required=True),
                                            "fraction": st.column_config.NumberColumn(t("qedit.fraction"), min_value=0.0, max_value=1.0, step=0.1)})
         data["answers"] = [{"text": str(r["text"]), "fraction": float(r["fraction"] if r["fraction"] is not None else 1)}
@@ -81,7 +89,7 @@ with st.container(border=True):
     elif qtype == "numerical":
         st.caption(t("qedit.help.numerical"))
         rows = base.get("answers") if same_type and base.get("answers") else [{"value": 0.0, "tolerance": 0.0, "fraction": 1.0}]
-        ed = st.data_editor(pd.DataFrame(rows, columns=["value", "tolerance", "fraction"]), num_rows="dynamic", key=f"{K}_num",
+        ed = st.data_editor(table(rows, ["value", "tolerance", "fraction"]), num_rows="dynamic", key=f"{K}_num",
                             width="stretch", column_config={
                                 "value": st.column_config.NumberColumn(t("qedit.value"), required=True, format="%g"),
                                 "tolerance": st.column_config.NumberColumn(t("qedit.tolerance"), min_value=0.0, format="%g"),
@@ -92,7 +100,7 @@ with st.container(border=True):
     elif qtype == "matching":
         st.caption(t("qedit.help.matching"))
         rows = base.get("pairs") if same_type and base.get("pairs") else [{"left": "", "right": ""}] * 3
-        ed = st.data_editor(pd.DataFrame(rows, columns=["left", "right"]), num_rows="dynamic", key=f"{K}_pairs", width="stretch",
+        ed = st.data_editor(table(rows, ["left", "right"], ["left", "right"]), num_rows="dynamic", key=f"{K}_pairs", width="stretch",
                             column_config={"left": st.column_config.TextColumn(t("qedit.left")),
                                            "right": st.column_config.TextColumn(t("qedit.right"), required=True)})
         data["pairs"] = [{"left": str(r["left"] or ""), "right": str(r["right"])} for r in ed.to_dict("records")
@@ -100,7 +108,7 @@ with st.container(border=True):
     elif qtype == "essay":
         st.caption(t("qedit.help.essay"))
         rows = base.get("rubric") if same_type and base.get("rubric") else [{"criterion": "", "points": float(points)}]
-        ed = st.data_editor(pd.DataFrame(rows, columns=["criterion", "points"]), num_rows="dynamic", key=f"{K}_rubric", width="stretch",
+        ed = st.data_editor(table(rows, ["criterion", "points"], ["criterion"]), num_rows="dynamic", key=f"{K}_rubric", width="stretch",
                             column_config={"criterion": st.column_config.TextColumn(t("qedit.criterion"), required=True, width="large"),
                                            "points": st.column_config.NumberColumn(t("qedit.rubric_points"), min_value=0.5, step=0.5)})
         rubric = [{"criterion": str(r["criterion"]), "points": float(r["points"] or 0)} for r in ed.to_dict("records")

@@ -94,3 +94,19 @@ def test_import_page_reports_errors_then_imports_only_valid(trainer):
     with session_scope() as s:
         assert bank.search(s, trainer, filters=bank.BankFilter(category=cat)).total == 2
     assert gift.read(data).errors[0].line == 5
+
+
+@pytest.mark.parametrize("qtype", ["single_choice", "multiple_choice", "true_false", "fill_blank", "numerical", "matching", "essay"])
+def test_editor_opens_a_bank_question_of_every_type(trainer, qtype):
+    with session_scope() as s:
+        qid = bank.search(s, trainer, filters=bank.BankFilter(qtype=qtype), page_size=1).rows[0].id
+    at = page_as("pages/trainer/question_edit.py", trainer.id, q=qid)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("题目完整" in s.value for s in at.success), [w.value for w in at.warning]
+    if qtype != "true_false":   # the type's own table holds what the bank holds
+        with session_scope() as s:
+            rec = bank.question_record(s, trainer, question_id=qid)
+        held = {"single_choice": "options", "multiple_choice": "options", "fill_blank": "answers", "numerical": "answers",
+                "matching": "pairs", "essay": "rubric"}[qtype]
+        assert len(at.data_editor[0].value) == len(rec.get(held, [])) or (qtype == "essay" and not rec.get("rubric"))
