@@ -113,9 +113,10 @@ def websocket_origin_allowed(scope, allowed: list[str]) -> bool:
     and a script (a load test) can send the app's origin like a browser does."""
     headers = {k.lower(): v for k, v in scope.get("headers", [])}
     origin = normalise_origin(headers.get(b"origin", b"").decode("latin-1"))
-    if origin is None:
+    own = own_origin(scope)
+    if origin is None or own is None:      # no usable Origin, or no usable Host to compare with
         return False
-    return origin == own_origin(scope) or origin in {normalise_origin(o) for o in allowed}
+    return origin == own or origin in {normalise_origin(o) for o in allowed}
 
 
 class SameOriginWebsockets:

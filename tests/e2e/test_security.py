@@ -160,6 +160,7 @@ def test_websocket_without_origin_is_refused(app_server):
     assert _refused(app_server, None) == 403
 
 
+
 def test_websocket_from_own_origin_and_configured_proxy_is_accepted(app_server):
     cookie = _session_cookie(app_server, _learner(app_server))
     for origin in (app_server["url"], PROXY_ORIGIN):
