@@ -465,7 +465,10 @@ class LoadReport:
 
 
 def upsert_question(session: Session, q: QuestionIn, course_id: str | None) -> str:
-    """Insert a question, add a version if its content changed, or leave it. Returns what happened."""
+    """Insert a question from question_bank/, add a version if its file changed, or leave it. Returns what
+    happened. A question edited (or retired) in the app since the last load keeps the trainer's work as long
+    as its file is unchanged: the file is compared with the last version loaded from files, not with the
+    current one."""
     record = q.record()
     digest = content_hash(record)
     row = session.get(Question, q.id)
@@ -476,10 +479,15 @@ def upsert_question(session: Session, q: QuestionIn, course_id: str | None) -> s
     else:
         current = session.exec(select(QuestionVersion).where(QuestionVersion.question_id == q.id,
                                                              QuestionVersion.version == row.current_version)).first()
-        row.active, row.course_id = True, course_id or row.course_id
-        session.add(row)
         if current is not None and current.content_hash == digest:
             return "unchanged"
+        last_loaded = session.exec(select(QuestionVersion.content_hash).where(
+            QuestionVersion.question_id == q.id, QuestionVersion.created_by.is_(None))
+            .order_by(QuestionVersion.version.desc())).first()
+        if last_loaded == digest:
+            return "unchanged"            # the file did not change; the app's newer version stays current
+        row.course_id = course_id or row.course_id
+        session.add(row)
         version, outcome = row.current_version + 1, "new_version"
         row.current_version = version
     session.add(QuestionVersion(question_id=q.id, version=version, type=q.type, category=q.category,
@@ -529,7 +537,10 @@ def load_bank(session: Session, root: Path | None = None) -> LoadReport:
             outcome = upsert_question(session, q, s.id)
             setattr(report, f"questions_{outcome}", getattr(report, f"questions_{outcome}") + 1)
     # questions of the bank that disappeared from the files are retired, not deleted
-    for q in session.exec(select(Question).where(Question.active, Question.course_id.is_not(None))).all():
+    # (only questions that came from the files: a question a trainer added to a course in the app stays)
+    from_files = select(QuestionVersion.question_id).where(QuestionVersion.version == 1, QuestionVersion.created_by.is_(None))
+    for q in session.exec(select(Question).where(Question.active, Question.course_id.is_not(None),
+                                                 Question.id.in_(from_files))).all():
         if q.course_id in seen_courses and q.id not in seen_questions:
             q.active = False
             session.add(q)

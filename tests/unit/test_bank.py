@@ -142,3 +142,23 @@ def test_export_a_category_and_read_it_back(session, trainer, cat):
     assert back.ok and sorted(p.question.text for p in back.questions) == ["导出0", "导出1", "导出2"]
     assert {p.question.category for p in back.questions} == {f"{cat}/子"}
     assert "difficulty" in bank.not_carried("gift")
+
+
+def test_reloading_the_bank_keeps_trainers_edits_retirements_and_new_questions(database, make_user):
+    from services.content import load_bank
+    trainer = make_user("trainer")
+    with session_scope() as s:
+        rec = bank.question_record(s, trainer, question_id="strat-002")
+        data = {k: v for k, v in rec.items() if not k.startswith("_")} | {"explanation": "培训师补充的解析"}
+        _, edited = bank.save_question(s, trainer, question_id="strat-002", data=data)
+        bank.set_active(s, trainer, question_ids=["strat-003"], active=False)
+        added, _ = bank.save_question(s, trainer, data=_q("信息化战略", "培训师新增的题"), course_id="strat")
+    with session_scope() as s:
+        report = load_bank(s)          # what every app start does
+    assert report.questions_new_version == 0
+    with session_scope() as s:
+        assert bank.question_record(s, trainer, question_id="strat-002")["_version"] == edited
+        assert bank.question_record(s, trainer, question_id="strat-002")["explanation"] == "培训师补充的解析"
+        assert not bank.question_record(s, trainer, question_id="strat-003")["_active"]
+        assert bank.question_record(s, trainer, question_id=added)["_active"]
+        bank.set_active(s, trainer, question_ids=["strat-003"], active=True)
