@@ -431,9 +431,10 @@ def _open_attempt(session: Session, user_id: int, course_id: str, kind: str) -> 
                         .execution_options(populate_existing=True)).first()
 
 
-def open_attempt(session: Session, actor: Actor, *, course_id: str, kind: str = "quiz", user_id: int | None = None) -> Attempt | None:
-    """The learner's open attempt of a course (an overdue one is finalised first, so None then)."""
-    attempt = _open_attempt(session, user_id or actor.id, course_id, kind)
+def open_attempt(session: Session, actor: Actor, *, course_id: str, kind: str = "quiz") -> Attempt | None:
+    """The acting learner's open attempt of a course (an overdue one is finalised first, so None then)."""
+    require_role(actor, "learner")
+    attempt = _open_attempt(session, actor.id, course_id, kind)
     if attempt is not None and _finalise_if_overdue(session, attempt):
         return None
     return attempt

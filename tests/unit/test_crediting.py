@@ -3,15 +3,23 @@ when it is done; the quiz bonus when the course quiz is passed; completion is a 
 rows written before this rule stay and nothing is credited twice."""
 from datetime import timedelta
 
+import pytest
+
 from sqlmodel import Session, func, select
 
 from models import (Attempt, AttemptItem, Course, CourseCompletion, LedgerEntry, Lesson, LessonProgress, QuestionVersion,
                     RoleGrant, User)
 from models.db import get_engine, session_scope, utcnow
-from services import ledger, learning, settings
+from services import learning, ledger, settings
 from services.grading import correct_response
 from tests.dbutil import fresh_database_url
-from tests.unit.test_attempts import clock  # noqa: F401  (the frozen server clock fixture)
+from tests.unit.test_attempts import Clock
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The server clock, frozen and moved by hand (see test_attempts.Clock)."""
+    return Clock(monkeypatch)
 
 
 def lessons_of(s, course_id):
@@ -195,7 +203,7 @@ def test_the_demo_history_follows_the_rule_for_everyone_with_the_learner_role():
 def test_first_run_set_up_and_the_demo_are_one_unit_of_work():
     """pages/account/setup.py creates the administrator and the demo in one db() block: a failure
     in the demo (here: after it) leaves neither behind, so the first-run page is offered again."""
-    import pytest
+
 
     from models import OrgUnit
     from models.migrate import upgrade_db

@@ -5,7 +5,13 @@ from models import Course, CourseCompletion, LedgerEntry, Lesson
 from services import learning, ledger, settings
 from services.errors import ValidationFailed
 from services.grading import correct_response
-from tests.unit.test_attempts import clock  # noqa: F401  (the frozen server clock fixture)
+from tests.unit.test_attempts import Clock
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The server clock, frozen and moved by hand (see test_attempts.Clock)."""
+    return Clock(monkeypatch)
 
 
 @pytest.mark.parametrize("minutes,expected", [(5, 0.25), (14, 0.25), (15, 0.5), (29, 0.5), (30, 1.0), (240, 1.0)])
