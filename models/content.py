@@ -20,8 +20,11 @@ class Course(SQLModel, table=True):
     exam_rule_set: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     position: int = 0
     active: bool = True
-    content_hash: str = Field(default="", max_length=64)
+    content_hash: str = Field(default="", max_length=64)   # of the package files at the last load
     updated_at: datetime = Field(default_factory=utcnow)
+    # who may take it: org unit ids, each with its subtree; empty = everyone (migration 0006)
+    audience: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    created_by: int | None = Field(default=None, foreign_key="app_user.id")   # None: from question_bank/
 
 
 class Lesson(SQLModel, table=True):
@@ -35,6 +38,24 @@ class Lesson(SQLModel, table=True):
     active: bool = True
     # self-check question ids shown at the end of the lesson (course.yaml lessons[].checks; migration 0004)
     checks: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    media_minutes: float = Field(default=0, sa_column_kwargs={"server_default": "0"})   # attached media's running time
+
+
+class LessonFile(SQLModel, table=True):
+    """A file attached to a lesson (PDF or video), stored once under data/files/ by its SHA-256."""
+    __tablename__ = "lesson_file"
+    id: int | None = Field(default=None, primary_key=True)
+    lesson_id: str = Field(foreign_key="lesson.id", index=True)
+    sha256: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=8)            # pdf | video
+    mime: str = Field(max_length=64)
+    size: int
+    media_minutes: float = 0                   # running time of a video (read from the file when it says)
+    position: int = 0
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: int | None = Field(default=None, foreign_key="app_user.id")
 
 
 class Question(SQLModel, table=True):

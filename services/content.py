@@ -4,6 +4,8 @@ Loading is an idempotent upsert by stable id; a question whose content changed g
 version (old attempts keep theirs). `check_bank` is what `cli.py content check` prints."""
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +19,13 @@ from sqlmodel import Session, select
 from config import get_settings
 from models import Course, Lesson, Question, QuestionVersion
 from models.db import utcnow
-from services.interchange import AUTO_GRADED, QuestionIn, content_hash, normalised_text, pydantic_errors
+from services.interchange import (
+    AUTO_GRADED,
+    QuestionIn,
+    content_hash,
+    normalised_text,
+    pydantic_errors,
+)
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LESSON_MIN_CJK, LESSON_MAX_CJK = 800, 9000   # up to ~30 minutes of reading (design.md §2: 300 a minute)
@@ -509,7 +517,20 @@ def load_bank(session: Session, root: Path | None = None) -> LoadReport:
     for lc in bank.courses:
         s = lc.spec
         seen_courses.add(s.id)
-        course = session.get(Course, s.id) or Course(id=s.id, title=s.title, category=s.category)
+        report.courses += 1
+        digest = hashlib.sha256(json.dumps([s.model_dump(mode="json"), lc.lesson_bodies], sort_keys=True,
+                                           ensure_ascii=False).encode()).hexdigest()
+        existing = session.get(Course, s.id)
+        if existing is not None and existing.content_hash == digest:
+            # the package did not change since the last load: a trainer's edits in the app stay
+            report.lessons += len(s.lessons)
+            for q in lc.questions:
+                seen_questions.add(q.id)
+                outcome = upsert_question(session, q, s.id)
+                setattr(report, f"questions_{outcome}", getattr(report, f"questions_{outcome}") + 1)
+            continue
+        course = existing or Course(id=s.id, title=s.title, category=s.category)
+        course.content_hash = digest
         course.title, course.title_en, course.category, course.required = s.title, s.title_en, s.category, s.required
         course.summary, course.objectives, course.position, course.active = s.summary, s.objectives, lc.position, True
         course.quiz = s.quiz.model_dump(mode="json") if s.quiz else None
@@ -517,7 +538,6 @@ def load_bank(session: Session, root: Path | None = None) -> LoadReport:
         course.updated_at = utcnow()
         session.add(course)
         session.flush()
-        report.courses += 1
         keep = set()
         for pos, ls in enumerate(s.lessons, start=1):
             keep.add(ls.id)
