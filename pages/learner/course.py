@@ -153,6 +153,22 @@ else:
 
     state = fetch(lambda s: learning.quiz_state(s, actor, course_id=course_id))
     view = state.current
+    def _history() -> None:
+        """Every closed attempt, newest first (date, score, passed)."""
+        if not state.history:
+            return
+        st.subheader(t("quiz.history"))
+
+        def _verdict(h) -> str:
+            if h.status == "pending_grading":
+                return t("quiz.pending_grading")
+            return t("quiz.passed") if h.passed else t("quiz.failed")
+        st.dataframe(pd.DataFrame({
+            t("field.time"): [local_time(h.submitted_at or h.started_at) for h in state.history],
+            t("quiz.col.score"): [f"{(h.score or 0):g}/{h.max_score:g}" for h in state.history],
+            t("quiz.col.result"): [_verdict(h) for h in state.history],
+        }), hide_index=True, width="stretch")
+
     if view is not None and view.status == "in_progress":
         prefix = f"course_quiz_{view.attempt_id}"
         versions_key = f"{prefix}_versions"
@@ -180,6 +196,7 @@ else:
                 show_error(exc)
             else:
                 st.rerun()
+        _history()
     else:
         if view is not None:
             st.subheader(t("quiz.last_result"))
@@ -194,6 +211,21 @@ else:
                     st.info(t("quiz.failed_hint"))
             if view.auto_submitted:
                 st.caption(t("quiz.auto_submitted"))
+        # the next step first, then the review of the last attempt (it can be long)
+        label = t("course.quiz_retake") if detail.quiz_passed else t("course.quiz_start")
+        if not all_done:
+            st.info(t("course.quiz_after_lessons"))
+        if st.button(label, disabled=not all_done, key="course_quiz_start",
+                     type="secondary" if detail.quiz_passed else "primary"):
+            try:
+                with db() as s:
+                    learning.start_quiz(s, actor, course_id=course_id)
+            except ServiceError as exc:
+                show_error(exc)
+            else:
+                st.rerun()
+        _history()
+        if view is not None:
             for item in view.items:
                 if item.pending:     # an essay waiting for a grader: no score yet, not 0
                     with st.container(border=True):
@@ -202,26 +234,4 @@ else:
                         st.text(str(item.response or "—"))
                 else:
                     review_block(item)
-        label = t("course.quiz_retake") if detail.quiz_passed else t("course.quiz_start")
-        if not all_done:
-            st.info(t("course.quiz_after_lessons"))
-        if st.button(label, disabled=not all_done, key="course_quiz_start", type="secondary" if view else "primary"):
-            try:
-                with db() as s:
-                    learning.start_quiz(s, actor, course_id=course_id)
-            except ServiceError as exc:
-                show_error(exc)
-            else:
-                st.rerun()
 
-    if state.history:
-        st.subheader(t("quiz.history"))
-        def _verdict(h) -> str:
-            if h.status == "pending_grading":
-                return t("quiz.pending_grading")
-            return t("quiz.passed") if h.passed else t("quiz.failed")
-        st.dataframe(pd.DataFrame({
-            t("field.time"): [local_time(h.submitted_at or h.started_at) for h in state.history],
-            t("quiz.col.score"): [f"{(h.score or 0):g}/{h.max_score:g}" for h in state.history],
-            t("quiz.col.result"): [_verdict(h) for h in state.history],
-        }), hide_index=True, width="stretch")
