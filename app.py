@@ -31,6 +31,8 @@ PAGES = [
     ("teach", "pages/trainer/bank.py", "bank", ":material/quiz:", ("trainer", "admin")),
     ("teach", "pages/trainer/question_edit.py", "question_edit", ":material/edit_note:", ("trainer", "admin")),
     ("teach", "pages/trainer/question_import.py", "question_import", ":material/upload_file:", ("trainer", "admin")),
+    ("teach", "pages/trainer/courses.py", "courses", ":material/school:", ("trainer", "admin")),
+    ("teach", "pages/trainer/course_edit.py", "course_edit", ":material/edit_document:", ("trainer", "admin")),
     ("hr", "pages/hr/overview.py", "hr_overview", ":material/groups:", ("hr", "admin")),
     ("admin", "pages/admin/org.py", "org", ":material/account_tree:", ("admin",)),
     ("admin", "pages/admin/users.py", "users", ":material/manage_accounts:", ("admin",)),

@@ -618,3 +618,16 @@ def import_package(session: Session, actor: Actor, *, data: bytes, dry_run: bool
         return PackageReport(True, course_id, [], n_lessons, n_questions, len(files))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def audience_choices(session: Session, actor: Actor) -> tuple[list[tuple[int, str]], bool]:
+    """(units the trainer may name as an audience, with their path labels; whether "everyone" is allowed)."""
+    from services.org import unit_labels
+    _require(actor)
+    paths = scope_paths(actor, "trainer")
+    labels = unit_labels(session)
+    units = session.exec(select(OrgUnit.id, OrgUnit.path).where(OrgUnit.active).order_by(OrgUnit.path)).all()
+    allowed = [(uid, labels[uid]) for uid, path in units if ALL in paths or any(path.startswith(p) for p in paths)]
+    roots = session.exec(select(OrgUnit.path).where(OrgUnit.parent_id.is_(None), OrgUnit.active)).all()
+    everyone = ALL in paths or all(any(r.startswith(p) for p in paths) for r in roots)
+    return sorted(allowed, key=lambda x: x[1]), everyone

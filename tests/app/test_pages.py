@@ -14,6 +14,8 @@ PAGES = {
     "pages/trainer/bank.py": {"trainer", "admin"},
     "pages/trainer/question_edit.py": {"trainer", "admin"},
     "pages/trainer/question_import.py": {"trainer", "admin"},
+    "pages/trainer/courses.py": {"trainer", "admin"},
+    "pages/trainer/course_edit.py": {"trainer", "admin"},
     "pages/hr/overview.py": {"hr", "admin"},
     "pages/admin/org.py": {"admin"},
     "pages/admin/users.py": {"admin"},
