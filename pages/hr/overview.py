@@ -60,6 +60,7 @@ below = c2.checkbox(t("hr.below_only"), value=True, key="hr_people_below")
 total = fetch(lambda s: reports.people_count(s, actor, year=year, unit_id=unit_id, below_target_only=below))
 pages = max(1, -(-total // PAGE_SIZE))
 # the page number belongs to one filter: a new unit, year or filter starts again at page 1
+# (and when fewer pages remain than the one chosen, Streamlit starts the widget again at 1)
 page = c3.number_input(t("hr.page"), 1, pages, 1, key=f"hr_people_page_{year}_{unit_id}_{below}")
 people = fetch(lambda s: reports.people(s, actor, year=year, unit_id=unit_id, below_target_only=below,
                                         limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE))

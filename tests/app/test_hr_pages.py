@@ -22,7 +22,8 @@ N_PEOPLE = 130          # more than one screen (100 a page)
 
 @pytest.fixture(scope="module")
 def hr_world(make_user_module, tree):
-    """A district of its own: two units, 130 learners with hours, two with required courses done,
+    """A district of its own: two units, 130 learners with hours, one with two required courses
+    done, names that look like formulas and one with a NUL (old data, from before the input checks),
     and an HR officer scoped to that district only."""
     with session_scope() as s:
         sysa = system_actor()
@@ -34,7 +35,7 @@ def hr_world(make_user_module, tree):
     tag = uid("p")
     now = utcnow()
     with session_scope() as s:
-        rows = [{"username": f"{tag}{i:03d}", "name": "=1+1" if i == 20 else f"学员{i:03d}",
+        rows = [{"username": f"{tag}{i:03d}", "name": {20: "=1+1", 21: "张\x00三"}.get(i, f"学员{i:03d}"),
                  "unit_id": ids["office"] if i % 2 else ids["station"], "password_hash": "x",
                  "must_change_password": False, "locale": "zh-CN", "active": True, "failed_logins": 0,
                  "created_at": now} for i in range(N_PEOPLE)]
@@ -107,6 +108,7 @@ def test_hr_page_shows_the_people_hours_and_required_courses(hr_world, downloads
     people = at.dataframe[1].value
     assert len(people) == 100 and set(people["学时合计"]) == {0} and set(people["距目标差"]) == {50}
     assert "=1+1" in set(people["姓名"])                        # shown as text
+    assert "张\x00三" in set(people["姓名"])                    # old data with a NUL no longer breaks the page
 
     # the export is registered as a callable: nothing was built while drawing the page
     assert built == [] and downloads["static"] == []
@@ -121,7 +123,7 @@ def test_hr_page_shows_the_people_hours_and_required_courses(hr_world, downloads
     assert "管理范围：统计区" in ws["A2"].value and "共 127 人" in ws["A2"].value and "导出时间：" in ws["A2"].value
     assert [c.value for c in ws[4]][:3] == ["用户名", "姓名", "单位"]
     body = list(ws.iter_rows(min_row=5, values_only=True))
-    assert len(body) == 127 and "=1+1" in {r[1] for r in body}
+    assert len(body) == 127 and {"=1+1", "张\ufffd三"} <= {r[1] for r in body}
     row = next(r for r in body if r[1] == "学员005")
     assert (row[3], row[6]) == (25, 2)          # 25 学时; a required course done last year still counts
     assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
@@ -161,3 +163,18 @@ def test_hr_page_in_english(hr_world, downloads):
     assert not at.exception
     assert at.title[0].value == "Study-hour compliance"
     assert "127 people" in " ".join(c.value for c in at.caption)
+
+
+def test_hr_page_survives_fewer_pages_than_the_one_chosen(hr_world):
+    """Page 2 of those below target; then 30 of them reach it (one page left): the page shows page 1."""
+    at = _hr_page(hr_world["hr"])
+    at.number_input(key=f"hr_people_page_{local_year()}_None_True").set_value(2)
+    at.run()
+    assert "第 101–127 人（第 2/2 页）" in " ".join(c.value for c in at.caption)
+    with session_scope() as s:
+        for user_id in hr_world["people"][40:70]:
+            ledger.credit(s, user_id=user_id, hours=60, source_type="import", source_id=f"hr-more-{user_id}",
+                          reason="导入")
+    at.run()
+    assert not at.exception
+    assert "共 97 人" in " ".join(c.value for c in at.caption) and len(at.dataframe[1].value) == 97
