@@ -643,6 +643,7 @@ def _settle(session: Session, attempt_id: int) -> None:
     session.refresh(attempt)
     if settled and passed and attempt.kind == "quiz" and attempt.course_id:
         course = session.get(Course, attempt.course_id)
+        _credit_done_lessons(session, attempt.user_id, course)   # lessons done before per-lesson crediting
         _credit_quiz_bonus(session, attempt.user_id, course)
         _maybe_complete(session, attempt.user_id, course)
 

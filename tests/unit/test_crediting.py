@@ -91,6 +91,19 @@ def test_lessons_done_before_the_change_are_credited_once_with_the_next_one(sess
     assert learning.complete_lesson(session, actor, lesson_id=first.id).hours == 0
 
 
+def test_a_course_whose_lessons_were_all_done_before_is_credited_when_its_quiz_is_passed(session, make_user):
+    """No lesson is left to mark done, so the passing quiz is when those lessons are credited."""
+    actor = make_user("learner")
+    lessons = lessons_of(session, "egov")
+    for ls in lessons:
+        session.add(LessonProgress(user_id=actor.id, course_id="egov", lesson_id=ls.id, completed_at=utcnow() - timedelta(days=9),
+                                   last_seen_at=utcnow() - timedelta(days=9)))
+    session.flush()
+    assert pass_quiz(session, actor, "egov").passed
+    rule = settings.credit_rule(session)
+    assert ledger.my_summary(session, actor).total == sum(rule.lesson_hours(ls.minutes) for ls in lessons) + rule.quiz_bonus
+
+
 def test_the_catalogue_offers_every_lesson_tier_and_the_quiz_bonuses(session, make_user):
     actor = make_user("learner")
     rule = settings.credit_rule(session)
