@@ -46,8 +46,8 @@ def test_dynamic_key_families_are_complete():
     zh = _catalogue("zh-CN")
     keys = [f"role.{r}" for r in ROLES] + [f"unit.{k}" for k in UNIT_KINDS] + [f"qtype.{q}" for q in QUESTION_TYPES]
     keys += [f"usage.{u}" for u in ("practice", "exam", "both")]
-    keys += [f"ledger.source.{s}" for s in ("course", "quiz", "exam", "adjustment", "import")]
-    keys += [f"catalogue.status.{s}" for s in ("not_started", "in_progress", "completed")]
+    keys += [f"ledger.source.{s}" for s in ("lesson", "course", "quiz", "exam", "adjustment", "import")]
+    keys += [f"catalogue.status.{s}" for s in ("not_started", "in_progress", "take_quiz", "completed")]
     keys += [f"bank.col.{c}" for c in ("id", "version", "type", "category", "difficulty", "usage", "points", "text")]
     app_src = (ROOT / "app.py").read_text(encoding="utf-8")
     for key in re.findall(r'"pages/[a-z]+/[a-z_]+\.py", "([a-z_]+)"', app_src):
