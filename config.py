@@ -1,8 +1,10 @@
 """One settings class for the whole platform (environment variables override defaults)."""
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
 
@@ -22,11 +24,22 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     default_locale: str = "zh-CN"
     # Websocket origins accepted besides the app's own (scheme://host[:port]); for reverse proxies
-    # that present another public origin. Comma-separated in the environment.
-    allowed_origins: list[str] = []
-    # Addresses of reverse proxies whose X-Forwarded-For is believed (the client address for sign-in
-    # throttling); empty = use the peer address as is.
-    trusted_proxies: list[str] = []
+    # that present another public origin. Comma-separated in the environment (a JSON list works too).
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    # Addresses or networks of reverse proxies whose X-Forwarded-For is believed (the client address for
+    # sign-in throttling), e.g. TRUSTED_PROXIES=127.0.0.1 behind a local nginx; empty = the peer address.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, value):
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
 
 @lru_cache

@@ -42,3 +42,4 @@ def test_upgrade_from_the_first_schema_with_data_in_every_table():
         assert c.execute(text("SELECT audience FROM course")).scalar() == "[]"
         assert c.execute(text("PRAGMA foreign_key_check")).fetchall() == []
     engine.dispose()
+
