@@ -158,17 +158,26 @@ class CatalogueOffer:
     courses: int
     hours: float            # every active course: its lessons' tiers + quiz bonuses
     required_hours: float
+    available: float = 0.0  # what the acting learner can still earn here (lessons not done, quizzes not passed)
 
 
 def catalogue_offer(session: Session, actor: Actor) -> CatalogueOffer:
-    """The 学时 the whole catalogue offers (to set against the annual target)."""
+    """The 学时 the whole catalogue offers (to set against the annual target), and what is left of it
+    for the acting learner."""
     require_role(actor, "learner")
     rule = credit_rule(session)
     lessons = _lesson_minutes(session)
     courses = session.exec(select(Course).where(Course.active)).all()
     offers = {c.id: _offer(rule, [m for _, _, m in lessons.get(c.id, [])], bool(c.quiz)) for c in courses}
+    done, passed = _done_lessons(session, actor.id), _passed_quizzes(session, actor.id)
+    legacy = set(session.exec(select(LedgerEntry.source_id).where(LedgerEntry.user_id == actor.id,
+                                                                  LedgerEntry.source_type == "course")).all())
+    available = sum(
+        sum(rule.lesson_hours(m) for lid, _, m in lessons.get(c.id, []) if lid not in done)
+        + (rule.quiz_bonus if c.quiz and c.id not in passed else 0.0)
+        for c in courses if c.id not in legacy)
     return CatalogueOffer(len(courses), round(sum(offers.values()), 2),
-                          round(sum(offers[c.id] for c in courses if c.required), 2))
+                          round(sum(offers[c.id] for c in courses if c.required), 2), round(available, 2))
 
 
 def categories(session: Session) -> list[str]:

@@ -12,6 +12,7 @@ actor = guard("learner")
 with db() as s:
     summary = ledger.my_summary(s, actor)
     steps = learning.next_steps(s, actor)
+    offer = learning.catalogue_offer(s, actor)
 
 st.title(t("home.title", name=md_text(actor.name)))
 c1, c2, c3 = st.columns(3)
@@ -19,6 +20,7 @@ c1.metric(t("hours.this_year", year=summary.year), hours(summary.total), help=t(
 c2.metric(t("hours.target"), hours(summary.target))
 c3.metric(t("hours.remaining"), hours(max(0.0, summary.target - summary.total)))
 st.progress(summary.percent / 100, text=t("hours.progress", percent=f"{summary.percent:.0f}"))
+st.caption(t("home.available", hours=hours(offer.available)))
 
 left, right = st.columns(2)
 with left:

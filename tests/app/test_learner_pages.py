@@ -165,6 +165,9 @@ def test_lessons_done_quiz_not_passed_says_take_the_quiz(make_user):
     assert at.button(key="course_quiz_start")                       # the quiz section is open
     home = app_as(actor.id)
     assert "还差课程测验" in shown(home)
+    with session_scope() as s:
+        available = learning.catalogue_offer(s, actor).available
+    assert f"还可为您记入 {available:g} 学时" in shown(home)
     assert home.button(key="home_continue").label == "参加测验"
     cat = app_as(actor.id)
     cat.switch_page("pages/learner/catalogue.py")

@@ -115,6 +115,10 @@ def test_the_catalogue_offers_every_lesson_tier_and_the_quiz_bonuses(session, ma
     cards = {c.id: c for c in learning.catalogue(session, actor)}
     assert offer.courses == len(cards) and round(sum(c.credit_hours for c in cards.values()), 2) == offer.hours
     assert cards["egov"].credit_hours == sum(rule.lesson_hours(ls.minutes) for ls in lessons_of(session, "egov")) + rule.quiz_bonus
+    assert offer.available == offer.hours                       # nothing earned yet
+    first = lessons_of(session, "egov")[0]
+    learning.complete_lesson(session, actor, lesson_id=first.id)
+    assert learning.catalogue_offer(session, actor).available == round(offer.hours - rule.lesson_hours(first.minutes), 2)
 
 
 def test_what_is_left_take_the_quiz_and_the_first_unfinished_lesson(session, make_user):
