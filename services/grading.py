@@ -9,7 +9,7 @@ from typing import Any
 
 def _wildcard(pattern: str) -> re.Pattern:
     """Moodle short-answer matching: '*' matches anything, every other character is literal."""
-    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.S)
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
 
 
 def _norm(s: str) -> str:
@@ -66,8 +66,8 @@ def fraction(record: dict[str, Any], response: Any) -> float | None:
                 best = max(best, a["fraction"])
         return min(1.0, max(0.0, best))
     if t == "numerical":
-        try:
-            x = float(str(response).strip().replace(",", ""))
+        try:   # full-width digits and point (１２．５) as typed on a Chinese keyboard
+            x = float(unicodedata.normalize("NFKC", str(response)).strip().replace(",", ""))
         except ValueError:
             return 0.0
         best = 0.0
@@ -86,7 +86,8 @@ def fraction(record: dict[str, Any], response: Any) -> float | None:
 
 def score(record: dict[str, Any], response: Any, points: float) -> float | None:
     f = fraction(record, response)
-    return None if f is None else round(min(points, max(0.0, f * points)), 4)
+    # round first, then clamp: rounding 1.46875 to 4 places would give 1.4688, above the points
+    return None if f is None else min(points, max(0.0, round(f * points, 4)))
 
 
 def correct_response(record: dict[str, Any]) -> Any:
