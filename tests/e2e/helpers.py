@@ -144,7 +144,15 @@ class Tab:
     def heading(self):
         return self.page.locator("h1").first
 
+    def expand_sidebar_nav(self) -> None:
+        """Streamlit folds a long page list behind "View N more" (client side, no rerun): unfold it."""
+        more = self.page.get_by_test_id("stSidebarNavViewButton").filter(has_text=re.compile(r"\bmore\b"))
+        if more.count():
+            more.click()
+            expect(more).to_have_count(0)
+
     def sidebar_link(self, name: str):
+        self.expand_sidebar_nav()
         return self.page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True)
 
     def expect_path(self, path: str) -> None:

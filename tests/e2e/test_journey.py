@@ -62,10 +62,11 @@ def test_first_day(fresh_server, tabs):
     form = page.get_by_test_id("stForm")
     form.get_by_label(msg("field.username"), exact=True).fill("zhang.wei")
     form.get_by_label(msg("field.name"), exact=True).fill("张伟")
-    page.locator(".st-key-users_create_unit").click()
-    page.keyboard.type("新华街道")
+    unit = form.get_by_role("combobox", name=msg("field.unit"))
+    unit.click()
+    unit.press_sequentially("新华街道")                 # typing opens the filtered list
     page.get_by_role("option", name=re.compile(r"(^|\/ )新华街道$")).click()     # labels name the parents
-    expect(form.get_by_role("combobox", name=msg("field.unit"))).to_have_value(re.compile("新华街道$"))
+    expect(unit).to_have_value(re.compile("新华街道$"))
     tab.act(lambda: page.get_by_role("button", name=msg("users.create_submit")).click())
     expect(page.get_by_text(msg("users.created", username="zhang.wei"))).to_be_visible()
     code = page.get_by_test_id("stCode").first
@@ -195,6 +196,7 @@ def test_every_page_renders_in_the_browser_for_each_role(server, tabs, role):
     tab = tabs(server["url"])
     page = tab.page
     sign_in(tab, username, "Staff2026ok")
+    tab.expand_sidebar_nav()
     hrefs = [a.get_attribute("href") for a in page.get_by_test_id("stSidebarNav").locator("a").all()]
     links = {h.split("//", 1)[-1].partition("/")[2].strip("/") for h in hrefs}   # "" = the default page
     assert set(ROLE_PAGES[role]) <= links, links
