@@ -231,19 +231,33 @@ def _prefix(session: Session, course_id: str | None) -> str:
     return "q"
 
 
+class _IdAllocator:
+    """Next free <prefix>-NNN ids, read from the database once per prefix (an import of thousands of
+    questions must not scan the question table for each one)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session, self.next = session, {}
+
+    def __call__(self, prefix: str) -> str:
+        if prefix not in self.next:
+            self.next[prefix] = int(_next_id(self.session, prefix).rsplit("-", 1)[1])
+        n = self.next[prefix]
+        self.next[prefix] = n + 1
+        return f"{prefix}-{n:03d}"
+
+
 def _write_version(session: Session, actor: Actor, q: QuestionIn, *, question_id: str | None,
-                   course_id: str | None) -> tuple[str, int, str]:
+                   course_id: str | None, new_id=None) -> tuple[str, int, str]:
     """Store q as a new question or a new version of question_id; returns (id, version, outcome)."""
     if course_id and session.get(Course, course_id) is None:
         raise NotFound(what="course", id=course_id)
-    qid = question_id or q.id or _next_id(session, _prefix(session, course_id))
+    qid = question_id or q.id or (new_id or _IdAllocator(session))(_prefix(session, course_id))
     record = q.model_copy(update={"id": qid}).record()
     digest = content_hash(record)
     row = session.get(Question, qid)
     if row is None:
         row = Question(id=qid, course_id=course_id, current_version=1)
-        session.add(row)
-        session.flush()
+        session.add(row)          # the flush orders the inserts by their foreign keys
         version, outcome = 1, "new"
     else:
         current = session.exec(select(QuestionVersion).where(QuestionVersion.question_id == qid,
@@ -258,7 +272,6 @@ def _write_version(session: Session, actor: Actor, q: QuestionIn, *, question_id
     session.add(QuestionVersion(question_id=qid, version=version, type=q.type, category=q.category,
                                 difficulty=q.difficulty, usage=q.usage, points=q.points, data=record,
                                 content_hash=digest, created_by=actor.id))
-    session.flush()
     return qid, version, outcome
 
 
@@ -272,6 +285,7 @@ def save_question(session: Session, actor: Actor, *, data: dict[str, Any], quest
     if question_id and session.get(Question, question_id) is None:
         raise NotFound(what="question", id=question_id)
     qid, version, outcome = _write_version(session, actor, q, question_id=question_id, course_id=course_id)
+    session.flush()
     if outcome != "unchanged":
         audit.record(session, actor.id, "question.save", question=qid, version=version)
     return qid, version
@@ -336,6 +350,7 @@ def bulk_edit(session: Session, actor: Actor, *, question_ids: list[str], catego
         if q is None:
             raise ValidationFailed("error.question_invalid", errors=[f"{qid}: {e}" for e in errors], n=len(errors))
         _, _, outcome = _write_version(session, actor, q, question_id=qid, course_id=None)
+        session.flush()
         changed += outcome != "unchanged"
     if changed:
         audit.record(session, actor.id, "question.bulk_edit", questions=question_ids[:200], n=changed,
@@ -399,11 +414,17 @@ def import_questions(session: Session, actor: Actor, *, preview: ImportPreview, 
         raise ValidationFailed("error.import_has_errors", count=len(report.errors))
     result = ImportResult(skipped_invalid=len(report.errors) if only_valid else 0)
     total = len(report.questions)
+    allocate = _IdAllocator(session)
+    prefix = _prefix(session, course_id)
     for i, p in enumerate(report.questions):
         if skip_duplicates and i in preview.duplicates:
             result.skipped_duplicates += 1
             continue
-        qid, _, outcome = _write_version(session, actor, p.question, question_id=preview.updates.get(i), course_id=course_id)
+        question = p.question
+        if not question.id and i not in preview.updates:
+            question = question.model_copy(update={"id": allocate(prefix)})
+        qid, _, outcome = _write_version(session, actor, question, question_id=preview.updates.get(i), course_id=course_id,
+                                         new_id=allocate)
         {"new": result.created, "new_version": result.new_versions, "unchanged": result.unchanged}[outcome].append(qid)
         if progress and (i % 25 == 0 or i == total - 1):
             progress(i + 1, total)

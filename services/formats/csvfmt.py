@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from typing import Any
 
 from services.formats import table
@@ -11,6 +12,7 @@ from services.formats.base import MAX_QUESTIONS, ImportIssue, ImportReport, deco
 
 NOT_CARRIED = table.NOT_CARRIED
 MAX_CELL = 100_000
+_LIMIT_LOCK = threading.Lock()
 
 
 def read(data: bytes, *, category: str | None = None) -> ImportReport:
@@ -18,14 +20,27 @@ def read(data: bytes, *, category: str | None = None) -> ImportReport:
     text = decode(data, report)
     if text is None:
         return report
-    csv.field_size_limit(MAX_CELL * 2)
+    with _LIMIT_LOCK:   # the csv module's field limit is process-wide: lift it for this read only
+        old = csv.field_size_limit()
+        csv.field_size_limit(max(old, MAX_CELL * 2))
+        try:
+            header, body = _rows(report, text)
+        finally:
+            csv.field_size_limit(old)
+    if header is None:
+        return report
+    table.read_rows(report, header, body, category)
+    return report
+
+
+def _rows(report: ImportReport, text: str) -> tuple[list[str] | None, list[tuple[int, list[str]]]]:
     reader = csv.reader(io.StringIO(text))
+    body: list[tuple[int, list[str]]] = []
     try:
         header = next(reader, None)
         if header is None:
             report.errors.append(ImportIssue(1, "the file is empty"))
-            return report
-        body = []
+            return None, body
         for row in reader:
             line = reader.line_num
             if len(body) >= MAX_QUESTIONS:
@@ -37,9 +52,8 @@ def read(data: bytes, *, category: str | None = None) -> ImportReport:
             body.append((line, [_unquote(c) for c in row]))
     except csv.Error as exc:
         report.errors.append(ImportIssue(reader.line_num, f"CSV error: {str(exc)[:100]}"))
-        return report
-    table.read_rows(report, header, body, category)
-    return report
+        return None, body
+    return header, body
 
 
 def _unquote(cell: str) -> str:

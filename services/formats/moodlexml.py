@@ -43,15 +43,15 @@ def _rich(el: ET.Element | None) -> str:
     return html_to_text(raw) if fmt in ("html", "moodle_auto_format") else raw
 
 
-def _line_of(data: bytes, nth_question: int) -> int:
-    """Line where the nth <question …> element starts (ElementTree keeps no line numbers)."""
-    pos, count = -1, -1
-    while count < nth_question:
+def _question_lines(data: bytes) -> list[int]:
+    """Line where each <question …> element starts (ElementTree keeps no line numbers), in one pass."""
+    lines, pos, line, last = [], data.find(b"<question"), 1, 0
+    while pos >= 0:
+        line += data.count(b"\n", last, pos)
+        last = pos
+        lines.append(line)
         pos = data.find(b"<question", pos + 1)
-        if pos < 0:
-            return 0
-        count += 1
-    return data.count(b"\n", 0, pos) + 1
+    return lines
 
 
 def read(data: bytes, *, category: str | None = None) -> ImportReport:
@@ -68,8 +68,9 @@ def read(data: bytes, *, category: str | None = None) -> ImportReport:
         report.errors.append(ImportIssue(1, f"expected a <quiz> root element, found <{root.tag}>"))
         return report
     current = category or DEFAULT_CATEGORY
+    lines = _question_lines(data)
     for i, qel in enumerate(root.findall("question")[:MAX_QUESTIONS]):
-        line = _line_of(data, i)
+        line = lines[i] if i < len(lines) else 0
         qtype = qel.get("type", "")
         if qtype == "category":
             path = strip_context(_txt(qel.find("category")))

@@ -17,8 +17,9 @@ from services.formats.base import (
 NOT_CARRIED: tuple[str, ...] = ()
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line where each mapping starts (for error messages)."""
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The safe loader (libyaml's when installed: ten times faster) remembering the line where each mapping
+    starts, for error messages."""
 
 
 def _mapping_with_line(loader, node):
@@ -72,4 +73,5 @@ def _strip_lines(value: Any) -> None:
 
 
 def write(questions: list[dict[str, Any]]) -> bytes:
-    return yaml.safe_dump(questions, allow_unicode=True, sort_keys=False, width=120).encode("utf-8")
+    return yaml.dump(questions, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True,
+                     sort_keys=False, width=120).encode("utf-8")
