@@ -16,6 +16,10 @@ content_app = typer.Typer(no_args_is_help=True, help="Curriculum in question_ban
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(content_app, name="content")
+questions_app = typer.Typer(no_args_is_help=True, help="Question bank: import and export")
+courses_app = typer.Typer(no_args_is_help=True, help="Course packages (.zip)")
+app.add_typer(questions_app, name="questions")
+app.add_typer(courses_app, name="courses")
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -231,6 +235,126 @@ def backup(file: Annotated[Path, typer.Argument(help="where to write the copy (n
     if check != "ok":
         _fail(f"backup failed its integrity check: {check}")
     typer.echo(f"backup written to {file} ({file.stat().st_size // 1024} KiB, integrity ok)")
+
+
+QUESTION_FORMATS = ("auto", "xlsx", "csv", "gift", "aiken", "moodlexml", "yaml")
+
+
+@questions_app.command("import")
+def questions_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the file to import")],
+    fmt: Annotated[str, typer.Option("--format", help="auto|xlsx|csv|gift|aiken|moodlexml|yaml")] = "auto",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and report; write nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help='print {"ok", "format", "count", "questions", "errors"}')] = False,
+    course: Annotated[str | None, typer.Option("--course", help="the course the questions belong to")] = None,
+    category: Annotated[str | None, typer.Option("--category", help="category for questions that name none")] = None,
+) -> None:
+    """Validate every question; without --dry-run write all of them in one transaction, or none (exit 1
+    when the file has errors)."""
+    from models.db import session_scope
+    from services import bank
+    from services.errors import ServiceError
+    from services.permissions import system_actor
+    if fmt not in QUESTION_FORMATS:
+        _fail(f"unknown format {fmt!r} (use one of {', '.join(QUESTION_FORMATS)})", 2)
+    _ready()
+    try:
+        with session_scope() as s:
+            preview = bank.preview_import(s, system_actor(), data=file.read_bytes(), name=file.name, fmt=fmt,
+                                          category=category)
+            out = preview.as_json()
+            if preview.report.ok and not dry_run:
+                result = bank.import_questions(s, system_actor(), preview=preview, course_id=course, skip_duplicates=False)
+                out["written"] = {"created": result.created, "new_versions": result.new_versions,
+                                  "unchanged": result.unchanged}
+    except ServiceError as exc:
+        _fail(f"refused: {exc.code} {exc.params}")
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"{out['format']}: {out['count']} valid questions, {len(out['errors'])} errors, "
+                   f"{len(out['duplicates'])} duplicates of the bank")
+        for e in out["errors"]:
+            typer.echo(f"line {e['line']}: {e['message']}", err=True)
+        if "written" in out:
+            w = out["written"]
+            typer.echo(f"written: {len(w['created'])} new, {len(w['new_versions'])} new versions, {len(w['unchanged'])} unchanged")
+        elif not dry_run and out["errors"]:
+            typer.echo("nothing imported", err=True)
+    raise typer.Exit(0 if out["ok"] else 1)
+
+
+@questions_app.command("export")
+def questions_export(
+    fmt: Annotated[str, typer.Option("--format", help="gift|xlsx|moodlexml|yaml|csv|aiken")],
+    out: Annotated[Path, typer.Option("--out", help="the file to write")],
+    course: Annotated[str | None, typer.Option("--course", help="only this course's questions")] = None,
+    category: Annotated[str | None, typer.Option("--category", help="only this category and its subtree")] = None,
+) -> None:
+    """Export the current versions of the active questions (or of one course or category)."""
+    from models.db import session_scope
+    from services import bank
+    from services.errors import ServiceError
+    from services.permissions import system_actor
+    _ready()
+    try:
+        with session_scope() as s:
+            data = bank.export_questions(s, system_actor(), fmt=fmt,
+                                         filters=bank.BankFilter(course_id=course, category=category))
+            lost = bank.not_carried(fmt)
+    except ServiceError as exc:
+        _fail(f"refused: {exc.code} {exc.params}")
+    except KeyError:
+        _fail(f"unknown format {fmt!r}", 2)
+    out.write_bytes(data)
+    typer.echo(f"written {out} ({len(data) // 1024} KiB)" + (f"; {fmt} cannot hold: {', '.join(lost)}" if lost else ""))
+
+
+@courses_app.command("import")
+def courses_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a course package .zip")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check only; write nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Check a course package with the same checker as `content check`, then load it (all or nothing)."""
+    from models.db import session_scope
+    from services import courses
+    from services.errors import ServiceError
+    from services.permissions import system_actor
+    _ready()
+    try:
+        with session_scope() as s:
+            report = courses.import_package(s, system_actor(), data=file.read_bytes(), dry_run=dry_run)
+    except ServiceError as exc:
+        _fail(f"refused: {exc.code} {exc.params}")
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"course {report.course_id}: {report.lessons} lessons, {report.questions} questions, {report.files} files"
+                   + ("" if report.ok else f"; {len(report.errors)} errors, nothing imported"))
+        for e in report.errors:
+            typer.echo(f"ERROR {e}", err=True)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@courses_app.command("export")
+def courses_export(
+    course_id: Annotated[str, typer.Argument(help="the course id")],
+    out: Annotated[Path, typer.Option("--out", help="the .zip to write")],
+) -> None:
+    """Write a course as a package: course.yaml, lessons/*.md, questions.yaml, files/."""
+    from models.db import session_scope
+    from services import courses
+    from services.errors import ServiceError
+    from services.permissions import system_actor
+    _ready()
+    try:
+        with session_scope() as s:
+            data = courses.export_package(s, system_actor(), course_id=course_id)
+    except ServiceError as exc:
+        _fail(f"refused: {exc.code} {exc.params}")
+    out.write_bytes(data)
+    typer.echo(f"written {out} ({len(data) // 1024} KiB)")
 
 
 if __name__ == "__main__":
