@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -24,7 +24,7 @@ def local_year(moment: datetime | None = None) -> int:
 
 def utcnow() -> datetime:
     """Aware UTC: SQLModel's UTCDateTime stores UTC and returns aware values on SQLite and PostgreSQL."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -60,7 +60,7 @@ class LegalBasis(BaseModel):
     amended: list[dt.date] | None = None
 
     @model_validator(mode="after")
-    def _amendments_in_order(self) -> "LegalBasis":
+    def _amendments_in_order(self) -> LegalBasis:
         if self.amended is not None:
             if not self.amended:
                 raise ValueError("amended, when given, lists at least one date")
@@ -109,7 +109,7 @@ class QuestionIn(BaseModel):
         return [str(x) for x in v] if isinstance(v, list) else v
 
     @model_validator(mode="after")
-    def _by_type(self) -> "QuestionIn":
+    def _by_type(self) -> QuestionIn:
         t = self.type
         present = {k for k in ("options", "answer", "answers", "pairs", "rubric") if getattr(self, k) is not None}
         allowed = {"single_choice": {"options"}, "multiple_choice": {"options"}, "true_false": {"answer"},

@@ -1,7 +1,7 @@
 """Admin-editable settings: the 学时 crediting rule and the annual targets (design.md §2)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session, select

@@ -1,7 +1,7 @@
 """Every UI string goes through t(). Catalogues: ui/locales/<locale>.yaml (flat keys)."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import streamlit as st
@@ -12,7 +12,7 @@ DEFAULT = "zh-CN"
 _DIR = Path(__file__).parent / "locales"
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogue(locale: str) -> dict[str, str]:
     return yaml.safe_load((_DIR / f"{locale}.yaml").read_text(encoding="utf-8")) or {}
 

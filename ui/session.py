@@ -5,7 +5,7 @@ import ipaddress
 import json
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import streamlit as st

@@ -1,7 +1,7 @@
 """A course: objectives, lessons (Markdown, rendered without raw HTML), what is left, the study-time
 countdown, and the course quiz — whose open or last attempt and history come from the database, so a
 refresh, a new sign-in or a server restart finds them again."""
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pandas as pd
 import streamlit as st
@@ -120,7 +120,7 @@ if section == "lessons":
                 # and shows the button enabled
                 @st.fragment(run_every=1)
                 def _countdown() -> None:
-                    remaining = int((ready_at - datetime.now(timezone.utc)).total_seconds() + 0.999)
+                    remaining = int((ready_at - datetime.now(UTC)).total_seconds() + 0.999)
                     if remaining <= 0:
                         st.rerun()
                     st.info(t("course.countdown", time=countdown_text(remaining)), icon=":material/hourglass_top:")

@@ -1,5 +1,6 @@
 """Question bank: filter (course, category subtree, type, difficulty, tag, usage, status, text), page with the
 true total, preview as a learner sees it, bulk retire/restore/move/tag, export, open in the editor."""
+import pandas as pd
 import streamlit as st
 
 from services import bank
@@ -53,7 +54,6 @@ if not result.rows:
     st.info(t("bank.no_match"))
     st.stop()
 
-import pandas as pd
 
 df = pd.DataFrame([{"id": r.id, "version": r.version, "type": t(f"qtype.{r.type}"), "category": r.category,
                     "difficulty": r.difficulty, "usage": t(f"usage.{r.usage}"), "points": r.points, "text": r.text,

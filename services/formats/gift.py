@@ -193,7 +193,7 @@ def _answer_block(report: ImportReport, line: int, q: dict[str, Any], b: str) ->
     if any(mk == "=" and "->" in body for mk, body in answers):
         q["type"] = "matching"
         pairs = []
-        for mk, body in answers:
+        for _mk, body in answers:
             if "->" not in body:
                 raise ValueError("matching: every answer must be written left -> right")
             left, right = body.split("->", 1)
@@ -215,7 +215,7 @@ def _answer_block(report: ImportReport, line: int, q: dict[str, Any], b: str) ->
         return
     q["type"] = "fill_blank"
     out = []
-    for mk, body in answers:
+    for _mk, body in answers:
         w, body = _weight(body)
         body, fb = _split_feedback(body)
         out.append({"text": _text(body)[0], "fraction": 1.0 if w is None else w, "feedback": fb})

@@ -3,7 +3,7 @@ per learner and course, conditional submission, deadlines on the server clock, p
 essays pending grading, saves racing a submission. Concurrency is tried with real threads on the test
 database (SQLite by default, PostgreSQL with TEST_DATABASE_URL)."""
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 from sqlalchemy import text
@@ -23,7 +23,7 @@ class Clock:
     """The server clock (models.db.utcnow), frozen and moved by hand."""
 
     def __init__(self, monkeypatch):
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+        self.now = datetime.now(UTC).replace(microsecond=0)
         monkeypatch.setattr(models.db, "utcnow", lambda: self.now)
 
     def advance(self, **delta) -> datetime:
@@ -335,7 +335,7 @@ def test_migration_0002_keeps_one_open_attempt_and_enforces_the_status_set():
     cfg = alembic_config(url)
     command.upgrade(cfg, "0001")
     engine = get_engine(url)
-    at = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     with engine.begin() as c:
         uid = c.execute(text("INSERT INTO app_user (username, name, password_hash, must_change_password, locale, active, "
                              "failed_logins, created_at) VALUES ('m', 'm', 'x', :f, 'zh-CN', :t, 0, :at) RETURNING id"),

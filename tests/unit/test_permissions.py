@@ -53,7 +53,7 @@ def test_hr_scope_is_the_subtree(session, make_user, tree):
     assert rows == []
     df = reports.hours_by_unit(session, hr)
     assert tree["village"] in set(df["unit_id"]) and tree["district2"] not in set(df["unit_id"])
-    assert hr.covers("hr", "/%d/%d/" % (tree["city"], tree["district"])) is True
+    assert hr.covers("hr", f"/{tree['city']}/{tree['district']}/") is True
 
 
 def test_hr_cannot_administer_users(session, make_user):
