@@ -20,6 +20,8 @@ questions_app = typer.Typer(no_args_is_help=True, help="Question bank: import an
 courses_app = typer.Typer(no_args_is_help=True, help="Course packages (.zip)")
 app.add_typer(questions_app, name="questions")
 app.add_typer(courses_app, name="courses")
+stats_app = typer.Typer(no_args_is_help=True, help="Statistics: item analysis")
+app.add_typer(stats_app, name="stats")
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -355,6 +357,29 @@ def courses_export(
         _fail(f"refused: {exc.code} {exc.params}")
     out.write_bytes(data)
     typer.echo(f"written {out} ({len(data) // 1024} KiB)")
+
+
+@stats_app.command("items")
+def stats_items(
+    responses: Annotated[Path, typer.Option("--responses", exists=True, dir_okay=False,
+                                            help="CSV: attempt_id,question_id,mark,max_mark")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the analysis as JSON")] = False,
+) -> None:
+    """Item analysis of offline results (Moodle's quiz statistics + the upper-lower 27 % index)."""
+    from services.analytics.item_stats import analyse, read_responses_csv
+    try:
+        result = analyse(read_responses_csv(responses.read_bytes()))
+    except ValueError as exc:
+        _fail(f"{responses}: {exc}")
+    out = result.as_json()
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    t = out["test"]
+    typer.echo(f"{t['attempts']} attempts, {t['questions']} questions; mean {t['mean']}, sd {t['sd']}, CIC {t['cic']}")
+    for it in out["items"]:
+        typer.echo(f"{it['question_id']:<16} n={it['n']:<5} P={it['facility']}  D={it['d27']}  DI={it['discrimination_index']}  "
+                   f"{' '.join(it['flags'])}")
 
 
 if __name__ == "__main__":

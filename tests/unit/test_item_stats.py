@@ -94,3 +94,24 @@ def test_zero_variance_and_empty_input_are_undefined_not_errors():
 def test_bad_csv_names_the_line(body, line):
     with pytest.raises(ValueError, match=f"line {line}:"):
         read_responses_csv(body)
+
+
+def test_cli_contract_reproduces_the_fixture(tmp_path):
+    import subprocess
+    import sys
+
+    from config import ROOT
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "stats", "items", "--responses", str(FIX / "stats00_responses.csv"),
+                        "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out["test"]) >= {"attempts", "questions", "mean", "median", "sd", "skewness", "kurtosis", "cic", "error_ratio", "standard_error"}
+    assert close(out["test"]["cic"], -87.2230935542)
+    item = out["items"][0]
+    assert set(item) >= {"question_id", "n", "facility", "sd", "discrimination_index", "discriminative_efficiency",
+                         "effective_weight", "d27", "point_biserial", "flags"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("attempt_id,question_id,mark,max_mark\n1,q,2,1\n")
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "stats", "items", "--responses", str(bad), "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    assert r.returncode == 1 and "line 2" in r.stderr
