@@ -1,0 +1,490 @@
+"""HR dashboard: KPIs, the org-tree roll-up, chart data and a person's record, within the HR scope.
+
+How figures are made (the page's help says the same):
+- A learner is an active account holding the learner role, counted in the unit they belong to NOW
+  (current-unit rule): their whole year's 学时 go with them when they move, because the annual target
+  is a personal obligation followed up by the unit responsible for them today. The old unit no longer
+  sees them. (Membership history is kept, but splitting hours by the date each was earned would make
+  a person who moved count as half a person in two units, never meeting the target in either.)
+- The period is a city calendar year (UTC+8; ledger rows carry their credited year) or a date range of
+  local dates, both ends included. The previous period is the year before, or the range of the same
+  length just before.
+- 学时 follow the course and required/elective filters (hours from imports or adjustments have no
+  course and drop out when a course filter is set). "Active" = credited with any 学时 in the period.
+- Meeting the target: 学时 in the period ≥ the person's annual target (per unit, nearest ancestor).
+- Course completion rate: (learner, course) pairs completed by the end of the period, over learners ×
+  active courses in the filter.
+- Exams: submitted attempts of kind "exam" in the period: participation = learners with one / learners,
+  pass rate = passed / submitted attempts, average score = mean of score / max score (percent).
+- Every figure of a unit includes its whole subtree (materialised path); the per-unit numbers are
+  computed in SQL grouped by unit (a few hundred rows) and rolled up the tree in Python.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Float, case, cast
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.types import String
+from sqlmodel import Session, col, func, select
+
+from models import Attempt, Course, CourseCompletion, LedgerEntry, OrgUnit, RoleGrant, User
+from models.db import LOCAL_TZ, local_year
+from services.errors import NotFound, PermissionDenied
+from services.permissions import ALL, Actor, scope_paths
+from services.reports import _target_expr, unit_path_label
+
+# the 学时 distribution: share of the target reached, in tenths; the last bin is "target met"
+DIST_BINS = [f"{10 * i}–{10 * (i + 1)}%" for i in range(10)] + ["≥100%"]
+
+
+# --- the period -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filters:
+    """What the dashboard shows. unit_id None = everything in the actor's scope; year (city calendar
+    year) unless start/end (local dates, inclusive) are given; course_id or required narrow the courses."""
+    unit_id: int | None = None
+    year: int | None = None
+    start: date | None = None
+    end: date | None = None
+    course_id: str | None = None
+    required: bool | None = None      # True = required only, False = elective only, None = all
+
+    @property
+    def is_range(self) -> bool:
+        return self.start is not None and self.end is not None
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[from, to) in aware datetimes at the city's midnights."""
+        if self.is_range:
+            return (datetime.combine(self.start, datetime.min.time(), LOCAL_TZ),
+                    datetime.combine(self.end + timedelta(days=1), datetime.min.time(), LOCAL_TZ))
+        y = self.year or local_year()
+        return datetime(y, 1, 1, tzinfo=LOCAL_TZ), datetime(y + 1, 1, 1, tzinfo=LOCAL_TZ)
+
+    def resolved(self) -> Filters:
+        return self if self.is_range or self.year else replace(self, year=local_year())
+
+    def previous(self) -> Filters:
+        f = self.resolved()
+        if f.is_range:
+            days = (f.end - f.start).days + 1
+            return replace(f, start=f.start - timedelta(days=days), end=f.start - timedelta(days=1))
+        return replace(f, year=f.year - 1)
+
+    def key(self) -> tuple:
+        f = self.resolved()
+        return (f.unit_id, f.year, f.start, f.end, f.course_id, f.required)
+
+
+# --- scope ------------------------------------------------------------------------------------
+
+@dataclass
+class Scope:
+    """The units an HR actor sees under the chosen root. units: every unit (names are not secret),
+    ids: the visible subtree, root: the chosen unit (None = the scope's top units)."""
+    units: dict[int, OrgUnit]
+    ids: list[int]
+    root: OrgUnit | None
+    tops: list[int]
+
+
+def resolve_scope(session: Session, actor: Actor, unit_id: int | None = None) -> Scope:
+    """The HR scope (admins: everything), narrowed to unit_id's subtree; PermissionDenied outside it."""
+    paths = scope_paths(actor, "hr")
+    units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    if ALL in paths:
+        visible = set(units)
+        tops = [u.id for u in units.values() if u.parent_id is None]
+    else:
+        visible = {u.id for u in units.values() if any(u.path.startswith(p) for p in paths)}
+        tops = [u.id for u in units.values() if u.path in paths]
+    root = None
+    if unit_id is not None:
+        root = units.get(unit_id)
+        if root is None or unit_id not in visible:
+            raise PermissionDenied("error.out_of_scope")
+        visible = {i for i in visible if units[i].path.startswith(root.path)}
+    return Scope(units=units, ids=sorted(visible), root=root, tops=sorted(tops, key=lambda i: units[i].code))
+
+
+def breadcrumbs(scope: Scope, actor: Actor) -> list[tuple[int, str, bool]]:
+    """The path from the top down to the root: (unit id, name, may open it)."""
+    if scope.root is None:
+        return []
+    out = []
+    for x in scope.root.path.strip("/").split("/"):
+        u = scope.units.get(int(x))
+        if u is not None:
+            out.append((u.id, u.name, actor.covers("hr", u.path)))
+    return out
+
+
+def unit_label(units: dict[int, OrgUnit], unit_id: int) -> str:
+    """A unit's name with its parent's name: 海勃湾区 · 区政府办公室 (same-named units are told apart)."""
+    u = units[unit_id]
+    parent = units.get(u.parent_id) if u.parent_id else None
+    return f"{parent.name} · {u.name}" if parent else u.name
+
+
+# --- SQL pieces ---------------------------------------------------------------------------------
+
+class local_week(ColumnElement):
+    """The Monday (local date, as text YYYY-MM-DD) of the city-calendar week of a UTC timestamp."""
+    type = String()
+    inherit_cache = True
+
+    def __init__(self, expr):
+        self.expr = expr
+
+
+@compiles(local_week, "sqlite")
+def _week_sqlite(element, compiler, **kw):
+    return f"date({compiler.process(element.expr, **kw)}, '+8 hours', '-6 days', 'weekday 1')"
+
+
+@compiles(local_week)
+def _week_default(element, compiler, **kw):
+    return (f"to_char(date_trunc('week', {compiler.process(element.expr, **kw)} AT TIME ZONE 'Asia/Shanghai'), "
+            f"'YYYY-MM-DD')")
+
+
+def _learner_where(unit_ids: Sequence[int]):
+    return (User.active, col(User.unit_id).in_(unit_ids),
+            col(User.id).in_(select(RoleGrant.user_id).where(RoleGrant.role == "learner")))
+
+
+def _course_ids(session: Session, f: Filters) -> list[str]:
+    q = select(Course.id).where(Course.active)
+    if f.course_id:
+        q = q.where(Course.id == f.course_id)
+    if f.required is not None:
+        q = q.where(Course.required == f.required)
+    return list(session.exec(q.order_by(Course.position, Course.id)).all())
+
+
+def _ledger_where(f: Filters, course_ids: Sequence[str] | None):
+    f = f.resolved()
+    if f.is_range:
+        lo, hi = f.bounds()
+        conds = [LedgerEntry.created_at >= lo, LedgerEntry.created_at < hi,
+                 col(LedgerEntry.year).in_(sorted({lo.year, (hi - timedelta(seconds=1)).year}))]
+    else:
+        conds = [LedgerEntry.year == f.year]
+    if course_ids is not None:
+        conds.append(col(LedgerEntry.course_id).in_(course_ids))
+    return conds
+
+
+def _courses_filtered(f: Filters) -> bool:
+    return bool(f.course_id) or f.required is not None
+
+
+def person_totals(session: Session, f: Filters):
+    """Subquery: user_id, total 学时 in the period (course filters applied)."""
+    course_ids = _course_ids(session, f) if _courses_filtered(f) else None
+    return (select(LedgerEntry.user_id, func.sum(LedgerEntry.hours).label("total"))
+            .where(*_ledger_where(f, course_ids)).group_by(LedgerEntry.user_id).subquery())
+
+
+# --- the per-unit query and the roll-up ---------------------------------------------------------
+
+LEAF_COLUMNS = ["people", "active", "hours", "reached", "target_sum", "done", "exam_people", "exam_attempts",
+                "exam_passed", "exam_score_sum"]
+
+
+def _leaf_figures(session: Session, unit_ids: list[int], f: Filters, course_ids: list[str]):
+    """Per unit (members' own unit only, not yet rolled up): LEAF_COLUMNS; the 学时 distribution per
+    bin; completions per (unit, course)."""
+    totals = person_totals(session, f)
+    hours = func.coalesce(totals.c.total, 0.0)
+    target = _target_expr(session, unit_ids)
+    ratio_bins = [(hours < target * (i + 1) / 10.0, i) for i in range(10)]
+    bucket = case(*ratio_bins, else_=10)
+    rows = session.exec(
+        select(User.unit_id, bucket.label("bin"), func.count(User.id), func.sum(case((totals.c.total.is_not(None), 1),
+                                                                                        else_=0)),
+               func.sum(hours), func.sum(target))
+        .join(totals, totals.c.user_id == User.id, isouter=True)
+        .where(*_learner_where(unit_ids)).group_by(User.unit_id, bucket)).all()
+    leaf: dict[int, dict[str, float]] = {}
+    dist: dict[int, list[int]] = {}
+    for unit_id, b, n, active, h, tsum in rows:
+        d = leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))
+        d["people"] += n
+        d["active"] += active or 0
+        d["hours"] += float(h or 0)
+        d["target_sum"] += float(tsum or 0)
+        if int(b) == 10:
+            d["reached"] += n
+        dist.setdefault(unit_id, [0] * 11)[int(b)] += n
+    lo, hi = f.bounds()
+    done_by_course: dict[tuple[int, str], int] = {}
+    if course_ids:
+        for unit_id, course_id, n in session.exec(
+                select(User.unit_id, CourseCompletion.course_id, func.count())
+                .join(User, User.id == CourseCompletion.user_id)
+                .where(col(CourseCompletion.course_id).in_(course_ids), CourseCompletion.completed_at < hi,
+                       *_learner_where(unit_ids))
+                .group_by(User.unit_id, CourseCompletion.course_id)).all():
+            done_by_course[(unit_id, course_id)] = n
+            leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))["done"] += n
+    exam_q = (select(User.unit_id, func.count(Attempt.user_id.distinct()), func.count(Attempt.id),
+                     func.sum(case((Attempt.passed, 1), else_=0)),
+                     func.sum(case((Attempt.max_score > 0, cast(Attempt.score, Float) * 100.0 / Attempt.max_score),
+                                   else_=0.0)))
+              .join(User, User.id == Attempt.user_id)
+              .where(Attempt.kind == "exam", Attempt.status == "submitted", Attempt.submitted_at >= lo,
+                     Attempt.submitted_at < hi, *_learner_where(unit_ids)))
+    if f.course_id:
+        exam_q = exam_q.where(Attempt.course_id == f.course_id)
+    for unit_id, people, attempts, passed, score_sum in session.exec(exam_q.group_by(User.unit_id)).all():
+        d = leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))
+        d["exam_people"] += people   # a person has one unit: distinct per unit adds up exactly
+        d["exam_attempts"] += attempts
+        d["exam_passed"] += passed or 0
+        d["exam_score_sum"] += float(score_sum or 0)
+    return leaf, dist, done_by_course
+
+
+def _roll_up(scope: Scope, leaf: dict[int, dict]) -> dict[int, dict[str, float]]:
+    """Each unit's figures plus those of its whole subtree (within the visible ids)."""
+    visible = set(scope.ids)
+    out = {i: dict.fromkeys(LEAF_COLUMNS, 0.0) for i in visible}
+    for unit_id, d in leaf.items():
+        u = scope.units.get(unit_id)
+        if u is None:
+            continue
+        for x in u.path.strip("/").split("/"):
+            a = int(x)
+            if a in visible:
+                acc = out[a]
+                for k in LEAF_COLUMNS:
+                    acc[k] += d[k]
+    return out
+
+
+# --- results ------------------------------------------------------------------------------------
+
+KPI_NAMES = ("learners", "active", "avg_hours", "target_share", "completion", "exam_participation",
+             "exam_pass_rate", "exam_avg_score")
+
+
+@dataclass
+class Kpi:
+    value: float | None          # None: nothing to measure (no exams: shown as "—")
+    previous: float | None
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.value is None or self.previous is None else self.value - self.previous
+
+
+def _kpis(d: dict[str, float], n_courses: int) -> dict[str, float | None]:
+    people = d["people"]
+    return {
+        "learners": people,
+        "active": d["active"],
+        "avg_hours": d["hours"] / people if people else None,
+        "target_share": d["reached"] / people if people else None,
+        "completion": d["done"] / (people * n_courses) if people and n_courses else None,
+        "exam_participation": d["exam_people"] / people if people and d["exam_attempts"] else None,
+        "exam_pass_rate": d["exam_passed"] / d["exam_attempts"] if d["exam_attempts"] else None,
+        "exam_avg_score": d["exam_score_sum"] / d["exam_attempts"] if d["exam_attempts"] else None,
+    }
+
+
+UNIT_COLUMNS = ["unit_id", "unit", "label", "path", "own", "has_children", "people", "active", "avg_hours",
+                "target", "reached", "target_share", "completion", "exam_pass_rate", "rank"]
+
+
+@dataclass
+class Dashboard:
+    filters: Filters
+    kpis: dict[str, Kpi]
+    units: pd.DataFrame          # UNIT_COLUMNS: the root's children (and the root's own members), most behind first
+    distribution: pd.DataFrame   # bin (DIST_BINS), people
+    heatmap: pd.DataFrame        # unit_id, label, course_id, course, done, people, rate (required courses)
+    trend: pd.DataFrame          # week (Monday, local), hours, active
+    courses: list[str] = field(default_factory=list)
+    root_label: str = ""
+
+
+def _rows_for(scope: Scope) -> list[tuple[int, bool]]:
+    """(unit id, own-members-only) rows of the unit table: the root's visible children, or the scope's
+    tops; plus the root itself for its own direct members."""
+    visible = set(scope.ids)
+    if scope.root is None:
+        return [(i, False) for i in scope.tops if i in visible]
+    kids = [u.id for u in scope.units.values() if u.parent_id == scope.root.id and u.id in visible]
+    return [(i, False) for i in sorted(kids, key=lambda i: scope.units[i].code)] + [(scope.root.id, True)]
+
+
+def _figures(session: Session, scope: Scope, f: Filters, course_ids: list[str]):
+    leaf, dist, done = _leaf_figures(session, scope.ids, f, course_ids) if scope.ids else ({}, {}, {})
+    return leaf, dist, done, _roll_up(scope, leaf)
+
+
+def _total(scope: Scope, leaf: dict, rolled: dict) -> dict[str, float]:
+    if scope.root is not None:
+        return rolled.get(scope.root.id, dict.fromkeys(LEAF_COLUMNS, 0.0))
+    acc = dict.fromkeys(LEAF_COLUMNS, 0.0)
+    for d in leaf.values():
+        for k in LEAF_COLUMNS:
+            acc[k] += d[k]
+    return acc
+
+
+def dashboard(session: Session, actor: Actor, filters: Filters) -> Dashboard:
+    """Everything the HR dashboard shows for the filters, within the actor's scope."""
+    f = filters.resolved()
+    scope = resolve_scope(session, actor, f.unit_id)
+    course_ids = _course_ids(session, f)
+    leaf, dist, done, rolled = _figures(session, scope, f, course_ids)
+    now_k = _kpis(_total(scope, leaf, rolled), len(course_ids))
+    p_leaf, _, _, p_rolled = _figures(session, scope, f.previous(), course_ids)
+    prev_k = _kpis(_total(scope, p_leaf, p_rolled), len(course_ids))
+    kpis = {k: Kpi(now_k[k], prev_k[k]) for k in KPI_NAMES}
+
+    # the unit table: ranks among siblings by the share meeting the target (1 = best)
+    rows = []
+    for unit_id, own in _rows_for(scope):
+        d = leaf.get(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0)) if own else rolled[unit_id]
+        if own and not d["people"]:
+            continue
+        k = _kpis(d, len(course_ids))
+        u = scope.units[unit_id]
+        rows.append({"unit_id": unit_id, "unit": u.name, "label": unit_label(scope.units, unit_id),
+                     "path": unit_path_label(scope.units, unit_id), "own": own,
+                     "has_children": (not own) and any(x.parent_id == unit_id for x in scope.units.values()),
+                     "people": int(d["people"]), "active": int(d["active"]),
+                     "avg_hours": round(k["avg_hours"], 2) if k["avg_hours"] is not None else None,
+                     "target": round(d["target_sum"] / d["people"], 2) if d["people"] else None,
+                     "reached": int(d["reached"]), "target_share": k["target_share"], "completion": k["completion"],
+                     "exam_pass_rate": k["exam_pass_rate"]})
+    units = pd.DataFrame(rows, columns=[c for c in UNIT_COLUMNS if c != "rank"])
+    if not units.empty:
+        units["rank"] = units["target_share"].rank(ascending=False, method="min").astype("Int64")
+        units = units.sort_values(["target_share", "avg_hours", "label"], na_position="first", kind="stable")
+    else:
+        units["rank"] = pd.Series(dtype="Int64")
+    units = units[UNIT_COLUMNS].reset_index(drop=True)
+
+    counts = [0] * 11
+    for bins in dist.values():
+        for i, n in enumerate(bins):
+            counts[i] += n
+    distribution = pd.DataFrame({"bin": DIST_BINS, "people": counts})
+
+    titles = dict(session.exec(select(Course.id, Course.title).where(col(Course.id).in_(course_ids))).all())
+    required = set(session.exec(select(Course.id).where(col(Course.id).in_(course_ids), Course.required)).all())
+    heat = []
+    done_rolled: dict[tuple[int, str], int] = {}
+    visible = set(scope.ids)
+    for (u, cid), n in done.items():
+        if cid in required and u in scope.units:
+            for x in scope.units[u].path.strip("/").split("/"):
+                if int(x) in visible:
+                    done_rolled[(int(x), cid)] = done_rolled.get((int(x), cid), 0) + n
+    for unit_id, own in _rows_for(scope):
+        if own:
+            continue
+        people = rolled[unit_id]["people"]
+        for c in course_ids:
+            if c in required:
+                n = done_rolled.get((unit_id, c), 0)
+                heat.append({"unit_id": unit_id, "label": unit_label(scope.units, unit_id), "course_id": c,
+                             "course": titles.get(c, c), "done": n, "people": int(people),
+                             "rate": n / people if people else None})
+    heatmap = pd.DataFrame(heat, columns=["unit_id", "label", "course_id", "course", "done", "people", "rate"])
+    return Dashboard(filters=f, kpis=kpis, units=units, distribution=distribution, heatmap=heatmap,
+                     trend=weekly_trend(session, scope, f), courses=course_ids,
+                     root_label=unit_path_label(scope.units, scope.root.id) if scope.root else "")
+
+
+def weekly_trend(session: Session, scope: Scope, f: Filters) -> pd.DataFrame:
+    """Per local week (Monday): 学时 credited and learners credited, in the period and scope."""
+    if not scope.ids:
+        return pd.DataFrame(columns=["week", "hours", "active"])
+    course_ids = _course_ids(session, f) if _courses_filtered(f) else None
+    week = local_week(LedgerEntry.created_at)
+    rows = session.exec(
+        select(week, func.sum(LedgerEntry.hours), func.count(LedgerEntry.user_id.distinct()))
+        .join(User, User.id == LedgerEntry.user_id)
+        .where(*_ledger_where(f, course_ids), *_learner_where(scope.ids))
+        .group_by(week).order_by(week)).all()
+    df = pd.DataFrame(rows, columns=["week", "hours", "active"])
+    df["hours"] = df["hours"].astype(float).round(2)
+    return df
+
+
+# --- one person ---------------------------------------------------------------------------------
+
+@dataclass
+class PersonRecord:
+    user_id: int
+    username: str
+    name: str
+    unit_id: int
+    path: str
+    year: int
+    target: float
+    total: float
+    by_source: pd.DataFrame      # source_type, hours
+    courses: pd.DataFrame        # course_id, course, required, completed_at (None = not done), hours
+    ledger: pd.DataFrame         # created_at, hours, source_type, reason
+    exams: pd.DataFrame          # submitted_at, course_id, score, max_score, passed
+
+
+def person_record(session: Session, actor: Actor, *, user_id: int, year: int | None = None) -> PersonRecord:
+    """One learner's year within the HR scope: hours by source, courses, ledger rows, exams."""
+    from services.settings import target_for_unit
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(what="user", id=user_id)
+    unit = session.get(OrgUnit, user.unit_id) if user.unit_id else None
+    if unit is None or not actor.covers("hr", unit.path) or not (actor.has("hr") or actor.has("admin")):
+        raise PermissionDenied("error.out_of_scope")
+    year = year or local_year()
+    units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    ledger = pd.DataFrame(session.exec(
+        select(LedgerEntry.created_at, LedgerEntry.hours, LedgerEntry.source_type, LedgerEntry.course_id,
+               LedgerEntry.reason)
+        .where(LedgerEntry.user_id == user_id, LedgerEntry.year == year).order_by(LedgerEntry.created_at)).all(),
+        columns=["created_at", "hours", "source_type", "course_id", "reason"])
+    by_source = (ledger.groupby("source_type", as_index=False)["hours"].sum() if not ledger.empty
+                 else pd.DataFrame(columns=["source_type", "hours"]))
+    done = dict(session.exec(select(CourseCompletion.course_id, CourseCompletion.completed_at)
+                             .where(CourseCompletion.user_id == user_id)).all())
+    per_course = ledger.groupby("course_id")["hours"].sum().to_dict() if not ledger.empty else {}
+    courses = pd.DataFrame([
+        {"course_id": c.id, "course": c.title, "required": c.required, "completed_at": done.get(c.id),
+         "hours": float(per_course.get(c.id, 0.0))}
+        for c in session.exec(select(Course).where(Course.active).order_by(Course.position)).all()
+        if c.required or c.id in done or c.id in per_course],
+        columns=["course_id", "course", "required", "completed_at", "hours"])
+    exams = pd.DataFrame(session.exec(
+        select(Attempt.submitted_at, Attempt.course_id, Attempt.score, Attempt.max_score, Attempt.passed)
+        .where(Attempt.user_id == user_id, Attempt.kind == "exam", Attempt.status == "submitted")
+        .order_by(Attempt.submitted_at)).all(), columns=["submitted_at", "course_id", "score", "max_score", "passed"])
+    return PersonRecord(user_id=user.id, username=user.username, name=user.name, unit_id=unit.id,
+                        path=unit_path_label(units, unit.id), year=year, target=target_for_unit(session, unit.id),
+                        total=float(ledger["hours"].sum()) if not ledger.empty else 0.0, by_source=by_source,
+                        courses=courses, ledger=ledger.drop(columns=["course_id"]), exams=exams)
+
+
+def data_version(session: Session) -> tuple:
+    """A cheap fingerprint of what the dashboard reads (the page's cache key): new ledger rows,
+    completions, attempts or people, a submission, a role change, and every audited admin action
+    (org tree edits, moves between units, targets) change it. Each part is one index look-up."""
+    from models import AuditLog
+    parts = [session.exec(select(func.max(m.id))).one()
+             for m in (LedgerEntry, CourseCompletion, Attempt, User, AuditLog, OrgUnit)]
+    parts.append(session.exec(select(func.max(Attempt.submitted_at))).one())
+    parts.append(session.exec(select(func.count()).select_from(RoleGrant)).one())
+    return tuple(str(p) for p in parts)
