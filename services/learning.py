@@ -18,23 +18,18 @@ grading) is written for every kind of attempt; course quizzes use it now, exams 
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, text, update
 from sqlmodel import Session, col, func, select
 
 import models.db as clock   # the server clock: clock.utcnow() (tests patch models.db.utcnow)
-from models import (Attempt, AttemptItem, Course, CourseCompletion, LedgerEntry, Lesson, LessonProgress, OrgUnit,
-                    Question, QuestionVersion, User)
-from models.learning import ATTEMPT_DONE, ATTEMPT_OPEN, ATTEMPT_PENDING, OPEN_ATTEMPT_WHERE
-from services import ledger
-from services.content import DrawRule
-from services.errors import NotFound, PermissionDenied, ValidationFailed
-from services.grading import correct_response, score, valid_response
-from services.permissions import Actor, require_admin, require_role, require_scope
+from models import (Attempt, Course, CourseCompletion, LedgerEntry, Lesson, LessonProgress)
+from models.learning import ATTEMPT_OPEN
+from services import attempts, ledger, papers
+from services.errors import NotFound, ValidationFailed
+from services.permissions import Actor, require_role
 from services.settings import CreditRule, credit_rule
 
 MAX_INTERVAL_SECONDS = 30 * 60   # one uninterrupted stretch on a lesson counts at most this much
@@ -133,7 +128,7 @@ def catalogue(session: Session, actor: Actor, *, text: str = "", category: str |
         q = q.where(Course.category == category)
     if required is not None:
         q = q.where(Course.required == required)
-    courses = session.exec(q.order_by(Course.position)).all()
+    courses = [c for c in session.exec(q.order_by(Course.position)).all() if _in_audience(session, actor, c)]
     if text.strip():
         t = text.strip().lower()
         courses = [c for c in courses if t in c.title.lower() or t in (c.title_en or "").lower()
@@ -184,9 +179,18 @@ def categories(session: Session) -> list[str]:
     return sorted(set(session.exec(select(Course.category).where(Course.active)).all()))
 
 
-def _course(session: Session, course_id: str) -> Course:
+def _in_audience(session: Session, actor: Actor, course: Course) -> bool:
+    """A course with an audience (org units with their subtrees) is for those learners only; trainers and
+    admins see every course (they check what learners get)."""
+    if not course.audience or actor.has("admin") or actor.has("trainer"):
+        return True
+    from services.courses import course_visible_to
+    return course_visible_to(session, actor, course.id)
+
+
+def _course(session: Session, course_id: str, actor: Actor | None = None) -> Course:
     course = session.get(Course, course_id)
-    if course is None or not course.active:
+    if course is None or not course.active or (actor is not None and not _in_audience(session, actor, course)):
         raise NotFound(what="course", id=course_id)
     return course
 
@@ -202,7 +206,7 @@ def _legacy_course_credit(session: Session, user_id: int, course_id: str) -> boo
 
 def course_detail(session: Session, actor: Actor, *, course_id: str) -> CourseDetail:
     require_role(actor, "learner")
-    course = _course(session, course_id)
+    course = _course(session, course_id, actor)
     rule = credit_rule(session)
     lessons = session.exec(select(Lesson).where(Lesson.course_id == course_id, Lesson.active).order_by(Lesson.position)).all()
     progress = {p.lesson_id: p for p in session.exec(select(LessonProgress).where(
@@ -409,34 +413,19 @@ def next_steps(session: Session, actor: Actor) -> NextSteps:
     return NextSteps(cont, [c for c in cards.values() if c.required and not c.completed])
 
 
-# ---- course quiz: drawing the paper -------------------------------------------------------------------
+# ---- course quiz: the attempt life cycle lives in services/attempts.py, the drawing in services/papers.py
 
-def _draw(session: Session, rules: list[DrawRule], course_id: str, purpose: str, rng: random.Random) -> list[QuestionVersion]:
-    """Draw current versions per rule without repeats (most specific rules first)."""
-    usages = ("practice", "both") if purpose == "quiz" else ("exam", "both")
-    taken: set[int] = set()
-    picked: list[QuestionVersion] = []
-    for rule in sorted(rules, key=lambda r: (r.category is None, r.difficulty is None)):
-        q = (select(QuestionVersion).join(Question, (Question.id == QuestionVersion.question_id)
-                                          & (Question.current_version == QuestionVersion.version))
-             .where(Question.course_id == course_id, Question.active, QuestionVersion.type == rule.type,
-                    col(QuestionVersion.usage).in_(usages)))
-        if rule.category:
-            q = q.where((QuestionVersion.category == rule.category) | col(QuestionVersion.category).startswith(rule.category + "/"))
-        if rule.difficulty:
-            q = q.where(QuestionVersion.difficulty >= rule.difficulty[0], QuestionVersion.difficulty <= rule.difficulty[1])
-        pool = [v for v in session.exec(q).all() if v.id not in taken]
-        if len(pool) < rule.count:
-            raise ValidationFailed("error.quiz_unsatisfiable", type=rule.type, need=rule.count, have=len(pool))
-        for v in rng.sample(pool, rule.count):
-            taken.add(v.id)
-            picked.append(v)
-    return picked
+QuizItemView = attempts.ItemView      # the names the course page and tests use
+QuizView = attempts.AttemptView
+learner_view = attempts.learner_view
+save_answer = attempts.save_answer
+submit_attempt = attempts.submit_attempt
 
 
 def _open_attempt(session: Session, user_id: int, course_id: str, kind: str) -> Attempt | None:
     return session.exec(select(Attempt).where(Attempt.user_id == user_id, Attempt.course_id == course_id,
-                                              Attempt.kind == kind, Attempt.status == ATTEMPT_OPEN)
+                                              Attempt.kind == kind, Attempt.status == ATTEMPT_OPEN,
+                                              Attempt.exam_id.is_(None))
                         .execution_options(populate_existing=True)).first()
 
 
@@ -444,15 +433,16 @@ def open_attempt(session: Session, actor: Actor, *, course_id: str, kind: str = 
     """The acting learner's open attempt of a course (an overdue one is finalised first, so None then)."""
     require_role(actor, "learner")
     attempt = _open_attempt(session, actor.id, course_id, kind)
-    if attempt is not None and _finalise_if_overdue(session, attempt):
+    if attempt is not None and attempts.finalise_if_overdue(session, attempt):
         return None
     return attempt
 
 
 def start_quiz(session: Session, actor: Actor, *, course_id: str, deadline_at: datetime | None = None) -> int:
-    """Resume the open quiz attempt of this course, or draw and store a new paper. Two starts at once
-    (two tabs, a double click) make one attempt: the unique index over open attempts lets one insert
-    through, the other finds and resumes it."""
+    """Resume the open quiz attempt of this course, or draw and store a new paper (services/papers:
+    practice|both questions of the course, points from the rules, a seeded shuffle of questions and
+    options). Two starts at once (two tabs, a double click) make one attempt: the unique index over open
+    attempts lets one insert through, the other finds and resumes it."""
     require_role(actor, "learner")
     course = _course(session, course_id)
     if not course.quiz:
@@ -463,262 +453,45 @@ def start_quiz(session: Session, actor: Actor, *, course_id: str, deadline_at: d
     lessons = set(session.exec(select(Lesson.id).where(Lesson.course_id == course_id, Lesson.active)).all())
     if not lessons <= _done_lessons(session, actor.id, course_id):
         raise ValidationFailed("error.quiz_lessons_first")
-    rng = random.Random()
-    rules = [DrawRule.model_validate(r) for r in course.quiz["draw"]]
-    versions = _draw(session, rules, course_id, "quiz", rng)
-    rng.shuffle(versions)
-    now = _now()
-    attempt_id = ledger.insert_once(
-        session, Attempt, {"user_id": actor.id, "kind": "quiz", "course_id": course_id, "started_at": now,
-                           "deadline_at": deadline_at, "status": ATTEMPT_OPEN, "auto_submitted": False,
-                           "pass_percent": course.quiz.get("pass_percent", 60),
-                           "max_score": sum(v.points for v in versions)},
-        index_elements=["user_id", "course_id", "kind"], index_where=text(OPEN_ATTEMPT_WHERE), returning=Attempt.id)
-    if attempt_id is None:   # lost a race with another start: resume the winner's attempt
-        winner = _open_attempt(session, actor.id, course_id, "quiz")
-        if winner is None:
-            raise ValidationFailed("error.attempt_closed")
-        return winner.id
-    for pos, v in enumerate(versions, start=1):
-        order = None
-        if v.type in ("single_choice", "multiple_choice"):
-            order = list(range(len(v.data["options"])))
-            rng.shuffle(order)
-        elif v.type == "matching":
-            order = list(range(len(v.data["pairs"])))
-            rng.shuffle(order)
-        session.add(AttemptItem(attempt_id=attempt_id, position=pos, question_version_id=v.id, points=v.points,
-                                option_order=order))
-    session.flush()
-    return attempt_id
+    seed = papers.new_seed()
+    try:
+        paper = papers.draw_paper(session, seed=seed, rules=course.quiz["draw"], purpose="quiz", course_id=course_id)
+    except papers.Unsatisfiable as exc:
+        raise ValidationFailed("error.quiz_unsatisfiable", problems="; ".join(exc.problems)) from None
+    return attempts.create_attempt(session, user_id=actor.id, kind="quiz", paper=paper, seed=seed,
+                                   pass_percent=course.quiz.get("pass_percent", 60), deadline_at=deadline_at,
+                                   course_id=course_id)
 
 
-def _own_attempt(session: Session, actor: Actor, attempt_id: int) -> Attempt:
-    attempt = session.exec(select(Attempt).where(Attempt.id == attempt_id).execution_options(populate_existing=True)).first()
-    if attempt is None:
-        raise NotFound(what="attempt", id=attempt_id)
-    if attempt.user_id != actor.id:
-        raise PermissionDenied("error.not_your_attempt")
-    return attempt
-
-
-def learner_view(record: dict[str, Any], order: list[int] | None) -> dict[str, Any]:
-    """What a learner may see of a question while answering: no fractions, keys or explanations."""
-    view: dict[str, Any] = {"type": record["type"], "text": record["text"], "title": record.get("title")}
-    if record["type"] in ("single_choice", "multiple_choice"):
-        idx = order or list(range(len(record["options"])))
-        view["options"] = [(i, record["options"][i]["text"]) for i in idx]
-    elif record["type"] == "matching":
-        view["lefts"] = [p["left"] for p in record["pairs"] if p["left"].strip()]
-        idx = order or list(range(len(record["pairs"])))
-        view["rights"] = [record["pairs"][i]["right"] for i in idx]
-    return view
-
-
-@dataclass
-class QuizItemView:
-    item_id: int
-    position: int
-    points: float
-    question: dict[str, Any]       # learner_view(...)
-    response: Any
-    score: float | None = None     # after submission; None also while an essay waits for grading
-    key: Any = None                # only once the review policy allows (passed)
-    explanation: str | None = None
-    version: int = 0               # the saved version; save_answer names it
-    pending: bool = False          # waits for a human score
-
-
-@dataclass
-class QuizView:
-    attempt_id: int
-    course_id: str
-    status: str                    # in_progress | pending_grading | submitted
-    items: list[QuizItemView]
-    score: float | None
-    max_score: float
-    pass_percent: float
-    passed: bool | None
-    started_at: datetime | None = None
-    submitted_at: datetime | None = None
-    deadline_at: datetime | None = None
-    auto_submitted: bool = False
-
-    @property
-    def closed(self) -> bool:
-        return self.status != ATTEMPT_OPEN
+def reward_quiz_pass(session: Session, attempt: Attempt) -> None:
+    """A quiz attempt settled as passed (services/attempts.settle): the quiz bonus, lessons done before
+    per-lesson crediting, and the course's completion."""
+    course = session.get(Course, attempt.course_id)
+    _credit_done_lessons(session, attempt.user_id, course)
+    _credit_quiz_bonus(session, attempt.user_id, course)
+    _maybe_complete(session, attempt.user_id, course)
 
 
 def quiz_view(session: Session, actor: Actor, *, attempt_id: int) -> QuizView:
     """An attempt as its owner may see it now. Opening an attempt past its deadline finalises it first."""
-    attempt = _own_attempt(session, actor, attempt_id)
-    _finalise_if_overdue(session, attempt)
-    return _view(session, attempt)
-
-
-def _view(session: Session, attempt: Attempt) -> QuizView:
-    rows = session.exec(select(AttemptItem, QuestionVersion).join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
-                        .where(AttemptItem.attempt_id == attempt.id).order_by(AttemptItem.position)
-                        .execution_options(populate_existing=True)).all()
-    # Review policy for course quizzes: after submission every item shows its score; keys and
-    # explanations only once the quiz is passed (a failed attempt must not hand out the answers
-    # for the retake, which draws from the same pool).
-    scored = attempt.status != ATTEMPT_OPEN
-    keys = attempt.status == ATTEMPT_DONE and bool(attempt.passed)
-    items = [QuizItemView(it.id, it.position, it.points, learner_view(v.data, it.option_order), it.response,
-                          it.score if scored else None,
-                          correct_response(v.data) if keys else None,
-                          v.data.get("explanation") if keys else None,
-                          it.version, scored and it.score is None) for it, v in rows]
-    return QuizView(attempt.id, attempt.course_id, attempt.status, items, attempt.score, attempt.max_score,
-                    attempt.pass_percent, attempt.passed, attempt.started_at, attempt.submitted_at,
-                    attempt.deadline_at, attempt.auto_submitted)
-
-
-def save_answer(session: Session, actor: Actor, *, item_id: int, response: Any,
-                expected_version: int | None = None) -> int:
-    """Write one answer at once (every change is saved); returns the item's new version.
-    `expected_version` is the version the page showed: when another window saved this item since, the
-    save is refused (error.answer_changed_elsewhere) instead of overwriting it; pages always pass it
-    (None skips that check, for scripts). Refused as well once the attempt is closed or its deadline
-    has passed (server clock)."""
-    item = session.get(AttemptItem, item_id)
-    if item is None:
-        raise NotFound(what="item", id=item_id)
-    attempt = _own_attempt(session, actor, item.attempt_id)
-    version = session.get(QuestionVersion, item.question_version_id)
-    if not valid_response(version.data, response):
-        raise ValidationFailed("error.bad_response")
-    now = _now()
-    # PostgreSQL: hold a share lock on the attempt row until this save commits, so a submission (which
-    # updates that row) waits for it and then grades it, and a save after the submission sees it closed.
-    # SQLite ignores FOR SHARE; its writers are serialised and the condition below runs inside the write.
-    session.exec(select(Attempt.id).where(Attempt.id == attempt.id).with_for_update(read=True)).all()
-    still_open = exists().where(Attempt.id == AttemptItem.attempt_id, Attempt.status == ATTEMPT_OPEN,
-                                (Attempt.deadline_at == None) | (Attempt.deadline_at > now))  # noqa: E711
-    stmt = (update(AttemptItem).where(AttemptItem.id == item_id, still_open)
-            .values(response=response, saved_at=now, version=AttemptItem.version + 1)
-            .execution_options(synchronize_session=False))
-    if expected_version is not None:
-        stmt = stmt.where(AttemptItem.version == expected_version)
-    done = session.execute(stmt).rowcount == 1
-    session.expire(item)
-    if not done:
-        session.refresh(attempt)
-        if attempt.status != ATTEMPT_OPEN:
-            raise ValidationFailed("error.attempt_closed")
-        if attempt.deadline_at is not None and now >= attempt.deadline_at:
-            raise ValidationFailed("error.attempt_overdue")
-        raise ValidationFailed("error.answer_changed_elsewhere", position=item.position)
-    return item.version
-
-
-def _finalise(session: Session, attempt: Attempt, *, now: datetime, auto: bool = False) -> bool:
-    """Close an open attempt with what was saved, grade it and credit a pass. Exactly once: the status
-    flips in one conditional UPDATE, and only the caller whose UPDATE matched grades. Returns whether
-    this call closed it."""
-    flipped = session.execute(
-        update(Attempt).where(Attempt.id == attempt.id, Attempt.status == ATTEMPT_OPEN)
-        .values(status=ATTEMPT_PENDING, submitted_at=now, auto_submitted=auto)
-        .execution_options(synchronize_session=False)).rowcount == 1
-    if not flipped:
-        session.refresh(attempt)
-        return False
-    # the answers as they are after every save that got in before the close (fresh from the database)
-    rows = session.exec(select(AttemptItem, QuestionVersion).join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
-                        .where(AttemptItem.attempt_id == attempt.id).execution_options(populate_existing=True)).all()
-    for it, v in rows:
-        it.score = score(v.data, it.response, it.points)   # None: an essay waits for a human
-        session.add(it)
-    session.flush()
-    _settle(session, attempt.id)
-    session.refresh(attempt)
-    return True
-
-
-def _settle(session: Session, attempt_id: int) -> None:
-    """pending_grading -> submitted once every item has a score: total, pass/fail, credit."""
-    attempt = session.exec(select(Attempt).where(Attempt.id == attempt_id).execution_options(populate_existing=True)).one()
-    scores = session.exec(select(AttemptItem.score).where(AttemptItem.attempt_id == attempt_id)).all()
-    total = round(sum(s for s in scores if s is not None), 2)
-    if any(s is None for s in scores):
-        session.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.status == ATTEMPT_PENDING)
-                        .values(score=total, passed=None).execution_options(synchronize_session=False))
-        return
-    passed = attempt.max_score > 0 and 100 * total / attempt.max_score >= attempt.pass_percent - 1e-9
-    settled = session.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.status == ATTEMPT_PENDING)
-                              .values(status=ATTEMPT_DONE, score=total, passed=passed)
-                              .execution_options(synchronize_session=False)).rowcount == 1
-    session.refresh(attempt)
-    if settled and passed and attempt.kind == "quiz" and attempt.course_id:
-        course = session.get(Course, attempt.course_id)
-        _credit_done_lessons(session, attempt.user_id, course)   # lessons done before per-lesson crediting
-        _credit_quiz_bonus(session, attempt.user_id, course)
-        _maybe_complete(session, attempt.user_id, course)
-
-
-def _overdue(attempt: Attempt, now: datetime) -> bool:
-    return attempt.status == ATTEMPT_OPEN and attempt.deadline_at is not None and now >= attempt.deadline_at
-
-
-def _finalise_if_overdue(session: Session, attempt: Attempt) -> bool:
-    now = _now()
-    if _overdue(attempt, now):
-        _finalise(session, attempt, now=now, auto=True)
-        return True
-    return False
-
-
-def submit_attempt(session: Session, actor: Actor, *, attempt_id: int) -> bool:
-    """The learner submits. Idempotent: returns True only for the call that closed the attempt."""
-    attempt = _own_attempt(session, actor, attempt_id)
-    now = _now()
-    return _finalise(session, attempt, now=now, auto=_overdue(attempt, now))
+    return attempts.attempt_view(session, actor, attempt_id=attempt_id)
 
 
 def submit_quiz(session: Session, actor: Actor, *, attempt_id: int) -> QuizView:
     """Grade and close the attempt (idempotent). Passing credits the quiz bonus and may complete the course."""
-    submit_attempt(session, actor, attempt_id=attempt_id)
+    attempts.submit_attempt(session, actor, attempt_id=attempt_id)
     return quiz_view(session, actor, attempt_id=attempt_id)
 
 
 def sweep_overdue(session: Session, actor: Actor, *, now: datetime | None = None) -> int:
-    """Finalise every open attempt past its deadline with what was saved (a periodic job, the CLI).
-    Returns how many this call closed."""
-    require_admin(actor)
-    now = now or _now()
-    closed = 0
-    for attempt in session.exec(select(Attempt).where(Attempt.status == ATTEMPT_OPEN, Attempt.deadline_at.is_not(None),
-                                                      Attempt.deadline_at <= now)).all():
-        closed += _finalise(session, attempt, now=now, auto=True)
-    return closed
+    """Finalise every open attempt past its deadline (services/attempts.sweep_overdue)."""
+    return attempts.sweep_overdue(session, actor, at=now)
 
 
 def grade_item(session: Session, actor: Actor, *, item_id: int, points: float) -> QuizView | None:
-    """A trainer scores an item that needs a human (an essay) of a closed attempt of a learner in the
-    trainer's scope. The last score settles the attempt (total, pass/fail, 学时)."""
-    item = session.get(AttemptItem, item_id)
-    if item is None:
-        raise NotFound(what="item", id=item_id)
-    attempt = session.get(Attempt, item.attempt_id)
-    learner = session.get(User, attempt.user_id)
-    unit = session.get(OrgUnit, learner.unit_id) if learner and learner.unit_id else None
-    require_scope(actor, "trainer", unit.path if unit else None)
-    if not 0 <= points <= item.points:
-        raise ValidationFailed("error.score_range", max=item.points)
-    # two graders finishing the last two items at once: serialise per attempt (PostgreSQL row lock;
-    # SQLite serialises writers), so the second sees the first's score and settles the attempt
-    session.exec(select(Attempt.id).where(Attempt.id == attempt.id).with_for_update()).all()
-    done = session.execute(update(AttemptItem).where(
-        AttemptItem.id == item_id,
-        exists().where(Attempt.id == AttemptItem.attempt_id, Attempt.status == ATTEMPT_PENDING))
-        .values(score=round(points, 4)).execution_options(synchronize_session=False)).rowcount == 1
-    if not done:
-        raise ValidationFailed("error.attempt_not_pending")
-    session.expire(item)
-    _settle(session, attempt.id)
-    session.refresh(attempt)
-    return _view(session, attempt)
+    """A trainer scores an essay with one score (services/attempts.grade_essay has rubric items,
+    comments and the second grader's review)."""
+    return attempts.grade_essay(session, actor, item_id=item_id, score=points)
 
 
 @dataclass
@@ -743,7 +516,7 @@ class QuizState:
 
 def quiz_state(session: Session, actor: Actor, *, course_id: str) -> QuizState:
     require_role(actor, "learner")
-    _course(session, course_id)
+    _course(session, course_id, actor)
     current = None
     attempt = open_attempt(session, actor, course_id=course_id)
     closed = quiz_history(session, actor, course_id=course_id)
@@ -751,7 +524,7 @@ def quiz_state(session: Session, actor: Actor, *, course_id: str) -> QuizState:
     if attempt is None and closed:
         attempt = closed[0]
     if attempt is not None:
-        current = _view(session, attempt)
+        current = attempts.view(session, attempt)
     return QuizState(current, [AttemptSummary(a.id, a.started_at, a.submitted_at, a.status, a.score, a.max_score,
                                               a.passed, a.auto_submitted) for a in closed])
 

@@ -13,6 +13,7 @@ from ui.guard import fetch, guard, show_error
 from ui.i18n import t
 from ui.questions import answer_widget, review_block
 from ui.session import db
+from ui.lesson_extras import lesson_extras
 from ui.widgets import countdown_text, course_title
 
 actor = guard("learner")
@@ -108,6 +109,7 @@ if section == "lessons":
         with body:
             with st.container(border=True):
                 st.markdown(lesson.body_md)   # our own content; Markdown only: Streamlit escapes raw HTML
+            lesson_extras(actor, lesson_id)
             st.caption(t("course.lesson_meta", minutes=lesson.minutes, spent=duration(progress.seconds_spent))
                        + ("" if detail.legacy_credit else " · " + t("course.lesson_hours", hours=hours(item.credit_hours))))
             if item.done:

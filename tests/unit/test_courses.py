@@ -194,3 +194,15 @@ def test_unknown_things_are_not_found(session, city_trainer):
         courses.course_for_edit(session, city_trainer, course_id="no-such")
     with pytest.raises(NotFound):
         courses.save_lesson(session, city_trainer, course_id="no-such", title="x", body_md=BODY)
+
+
+def test_learners_outside_the_audience_neither_see_nor_open_the_course(session, city_trainer, make_user, tree):
+    inside = make_user("learner", unit="village")
+    outside = make_user("learner", unit="district2")
+    cid = courses.create_course(session, city_trainer, course_id=slug(), course_in=CourseIn("镇里的课", "c", audience=[tree["town"]]))
+    courses.save_lesson(session, city_trainer, course_id=cid, title="一", body_md=BODY)
+    assert cid in {c.id for c in learning.catalogue(session, inside)}
+    assert cid not in {c.id for c in learning.catalogue(session, outside)}
+    learning.course_detail(session, inside, course_id=cid)
+    with pytest.raises(NotFound):
+        learning.course_detail(session, outside, course_id=cid)
