@@ -28,6 +28,7 @@ PAGES = [
     ("learn", "pages/learner/catalogue.py", "catalogue", ":material/library_books:", ("learner", "admin")),
     ("learn", "pages/learner/course.py", "course", ":material/menu_book:", ("learner", "admin")),
     ("learn", "pages/learner/hours.py", "hours", ":material/schedule:", ("learner", "admin")),
+    ("learn", "pages/learner/certificates.py", "certificates", ":material/workspace_premium:", ("learner", "admin")),
     ("teach", "pages/trainer/bank.py", "bank", ":material/quiz:", ("trainer", "admin")),
     ("teach", "pages/trainer/question_edit.py", "question_edit", ":material/edit_note:", ("trainer", "admin")),
     ("teach", "pages/trainer/question_import.py", "question_import", ":material/upload_file:", ("trainer", "admin")),
@@ -38,6 +39,7 @@ PAGES = [
     ("admin", "pages/admin/users.py", "users", ":material/manage_accounts:", ("admin",)),
     ("admin", "pages/admin/import_users.py", "import_users", ":material/upload_file:", ("admin",)),
     ("admin", "pages/admin/settings.py", "settings", ":material/settings:", ("admin",)),
+    ("admin", "pages/admin/certificates.py", "certificate_admin", ":material/verified:", ("admin",)),
     ("admin", "pages/admin/audit.py", "audit", ":material/history:", ("admin",)),
     ("account", "pages/account/profile.py", "profile", ":material/person:", ("learner", "trainer", "hr", "admin")),
 ]

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # Addresses or networks of reverse proxies whose X-Forwarded-For is believed (the client address for
     # sign-in throttling), e.g. TRUSTED_PROXIES=127.0.0.1 behind a local nginx; empty = the peer address.
     trusted_proxies: Annotated[list[str], NoDecode] = []
+    # The address people outside use to reach this app (scheme://host[:port], no trailing slash):
+    # certificate QR codes point at {public_base_url}/verify?serial=.... A PDF is built in a service,
+    # which does not know the request's origin, so set PUBLIC_BASE_URL in production.
+    public_base_url: str = "http://localhost:8501"
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -8,23 +8,28 @@ Two guards around Streamlit itself: a websocket is opened only from the app's ow
 listed in `allowed_origins`), so another site or another port of this host cannot run a session
 with the visitor's cookie; an uncaught error shows the user a short message with an error id, and
 the log gets the traceback under that id."""
+import html
 import logging
 import os
 import re
+import threading
+import time
+from collections import deque
 from urllib.parse import urlsplit
 
 import streamlit as st
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Route
 
 from config import get_settings
 from models.db import session_scope
 from models.migrate import upgrade_db
-from services import auth
+from services import auth, certificates
 from ui.guard import report_unexpected
-from ui.session import AUTH_ROUTES_ENV
+from ui.i18n import catalogue
+from ui.session import AUTH_ROUTES_ENV, forwarded_client
 
 logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 os.environ[AUTH_ROUTES_ENV] = "1"
@@ -70,6 +75,131 @@ def logout_route(request: Request) -> RedirectResponse:
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(settings.cookie_name, path="/")
     return response
+
+
+# ---- GET /verify?serial=...: the public certificate check (no sign-in) -------------------------------
+# One self-contained page (inline style, no script, nothing fetched from anywhere), every value escaped.
+# The same page shape for every serial, known or not; serials carry 80 random bits, and each client may
+# ask VERIFY_LIMIT times per VERIFY_WINDOW_S seconds (per server process) before getting a 429.
+
+VERIFY_LIMIT, VERIFY_WINDOW_S = 30, 60.0
+_verify_hits: dict[str, deque] = {}
+_verify_lock = threading.Lock()
+VERIFY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "base-uri 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",       # the serial is in the address: never pass it on
+    "X-Robots-Tag": "noindex",
+}
+
+
+def verify_allowed(client: str, now: float | None = None) -> bool:
+    """A sliding window per client address: at most VERIFY_LIMIT checks in VERIFY_WINDOW_S seconds."""
+    now = time.monotonic() if now is None else now
+    with _verify_lock:
+        if len(_verify_hits) > 10_000:        # forget idle clients so the table stays small
+            for key in [k for k, q in _verify_hits.items() if not q or now - q[-1] > VERIFY_WINDOW_S]:
+                del _verify_hits[key]
+        hits = _verify_hits.setdefault(client, deque())
+        while hits and now - hits[0] > VERIFY_WINDOW_S:
+            hits.popleft()
+        if len(hits) >= VERIFY_LIMIT:
+            return False
+        hits.append(now)
+        return True
+
+
+def _verify_locale(request: Request) -> str:
+    if request.query_params.get("lang") in ("en", "zh-CN"):
+        return request.query_params["lang"]
+    first = request.headers.get("accept-language", "").split(",", 1)[0].strip().lower()
+    return "en" if first.startswith("en") else "zh-CN"
+
+
+def _local_date(value) -> str:
+    from models.db import LOCAL_TZ
+    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d") if value else "—"
+
+
+def verify_page(result: certificates.PublicVerification | None, *, typed: str, locale: str,
+                limited: bool = False) -> str:
+    """The HTML of the verification page. `result` None: nothing asked yet (or rate-limited)."""
+    cat = catalogue(locale)
+
+    def tr(key: str) -> str:
+        return html.escape(cat.get(key) or catalogue("zh-CN").get(key) or key)
+
+    def e(value) -> str:
+        return html.escape("" if value is None else str(value))
+
+    body = ""
+    if limited:
+        body = f'<section class="result unknown" data-status="limited"><h2>{tr("verify.too_many")}</h2></section>'
+    elif result is not None:
+        rows = []
+        if result.status != certificates.UNKNOWN:
+            score = f"{certificates.score_text(result.score)} / {certificates.score_text(result.max_score)}"
+            fields = [("verify.field.serial", certificates.display_serial(result.serial)),
+                      ("verify.field.name", result.holder_name), ("verify.field.unit", result.unit_name or "—"),
+                      ("verify.field.title", result.title), ("verify.field.score", score),
+                      ("verify.field.date", _local_date(result.issued_at))]
+            if result.revoked_at:
+                fields.append(("verify.field.revoked_at", _local_date(result.revoked_at)))
+            rows = [f"<dt>{tr(k)}</dt><dd>{e(v)}</dd>" for k, v in fields]
+        explain = "" if result.status != certificates.UNKNOWN else f"<p>{tr('verify.unknown_hint')}</p>"
+        body = (f'<section class="result {e(result.status)}" data-status="{e(result.status)}">'
+                f"<h2>{tr('verify.' + result.status)}</h2>{explain}<dl>{''.join(rows)}</dl></section>")
+    return f"""<!doctype html>
+<html lang="{e(locale)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">
+<title>{tr("verify.title")} · {tr("app.name")}</title>
+<style>
+body{{font-family:"Noto Sans CJK SC","Noto Sans SC","PingFang SC","Microsoft YaHei",sans-serif;margin:0;
+background:#f5f5f4;color:#1c1917}}
+main{{max-width:40rem;margin:2rem auto;padding:1.5rem;background:#fff;border-radius:.5rem;
+box-shadow:0 1px 3px rgba(0,0,0,.12)}}
+h1{{font-size:1.5rem;margin:0 0 1rem}} h2{{font-size:1.25rem;margin:0 0 .75rem}}
+.result{{border-left:.4rem solid;padding:.75rem 1rem;margin:0 0 1.25rem;border-radius:.25rem}}
+.genuine{{border-color:#15803d;background:#f0fdf4}} .revoked{{border-color:#b91c1c;background:#fef2f2}}
+.unknown{{border-color:#a16207;background:#fefce8}}
+dl{{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1rem;margin:0}}
+dt{{color:#57534e}} dd{{margin:0;overflow-wrap:anywhere;font-weight:600}}
+form{{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}}
+input{{flex:1 1 14rem;font-size:1rem;padding:.45rem;border:1px solid #a8a29e;border-radius:.25rem}}
+button{{font-size:1rem;padding:.45rem 1rem;border:0;border-radius:.25rem;background:#991b1b;color:#fff}}
+.note{{color:#57534e;font-size:.875rem;margin-top:1.25rem}}
+</style></head>
+<body><main>
+<h1>{tr("verify.title")}</h1>
+{body}
+<form method="get" action="/verify">
+<label for="serial">{tr("verify.field.serial")}</label>
+<input id="serial" name="serial" value="{e(typed[:64])}" maxlength="64" autocomplete="off" spellcheck="false"
+ placeholder="XXXX-XXXX-XXXX-XXXX">
+<button type="submit">{tr("verify.button")}</button>
+</form>
+<p class="note">{tr("verify.note")}</p>
+</main></body></html>
+"""
+
+
+def verify_route(request: Request) -> HTMLResponse:
+    typed = request.query_params.get("serial", "")
+    locale = _verify_locale(request)
+    result, status, limited = None, 200, False
+    if typed:
+        client = forwarded_client(request.client.host if request.client else None,
+                                  ",".join(request.headers.getlist("x-forwarded-for")) or None,
+                                  get_settings().trusted_proxies)
+        if not verify_allowed(client):
+            limited, status = True, 429
+        else:
+            with session_scope() as s:
+                result = certificates.verify(s, typed)
+    headers = dict(VERIFY_HEADERS) | ({"Retry-After": str(int(VERIFY_WINDOW_S))} if limited else {})
+    return HTMLResponse(verify_page(result, typed=typed, locale=locale, limited=limited), status_code=status,
+                        headers=headers)
 
 
 log = logging.getLogger("infoskills.server")
@@ -187,5 +317,6 @@ def on_script_error(exc: Exception) -> bool:
     return True
 
 
-app = st.App("app.py", routes=[Route("/auth/session", session_route), Route("/auth/logout", logout_route)],
+app = st.App("app.py", routes=[Route("/auth/session", session_route), Route("/auth/logout", logout_route),
+                               Route("/verify", verify_route)],
              middleware=[Middleware(SameOriginWebsockets), Middleware(SecurityHeaders)], on_script_error=on_script_error)
