@@ -384,3 +384,100 @@ def stats_items(
 
 if __name__ == "__main__":
     app()
+
+
+exams_app = typer.Typer(no_args_is_help=True, help="Exams: create from a spec, results, sweep overdue attempts")
+app.add_typer(exams_app, name="exams")
+
+
+@exams_app.command("create")
+def exams_create(
+    spec: Annotated[Path, typer.Option("--spec", exists=True, dir_okay=False, help="the exam spec (YAML)")],
+    as_json: Annotated[bool, typer.Option("--json", help='print {"id": ...}')] = False,
+    publish: Annotated[bool, typer.Option("--publish", help="publish it at once (else a draft)")] = False,
+) -> None:
+    """Create an exam from a YAML spec: title, rules [{category, type, difficulty?, count, points}] or
+    questions [ids], opens_at?, closes_at?, time_limit_minutes, attempts?, pass_percent?, audience {units:
+    [codes], users: [usernames]}, credit_hours?, certificate? (and the other settings by name). An
+    unsatisfiable paper exits 1 with the reason and creates nothing."""
+    import yaml
+
+    from models.db import session_scope
+    from services import exams
+    from services.errors import ServiceError
+    from services.permissions import system_actor
+    _ready()
+    try:
+        data = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        _fail(f"spec is not valid YAML: {exc}")
+    try:
+        with session_scope() as s:
+            exam_in, publish_spec = exams.exam_in_from_spec(s, data)
+            exam_id = exams.create_exam(s, system_actor(), exam_in=exam_in)
+            if publish or publish_spec:
+                exams.publish_exam(s, system_actor(), exam_id=exam_id)
+    except ServiceError as exc:
+        _fail(f"refused: {exc.code}: {exc.params.get('problems') or exc.params}")
+    typer.echo(json.dumps({"id": exam_id}) if as_json else f"exam {exam_id} created")
+
+
+@exams_app.command("publish")
+def exams_publish(exam_id: Annotated[int, typer.Argument(help="exam id")]) -> None:
+    """Publish a draft exam (its paper is frozen from now on)."""
+    from models.db import session_scope
+    from services import exams
+    from services.errors import ServiceError
+    from services.permissions import system_actor
+    _ready()
+    try:
+        with session_scope() as s:
+            exams.publish_exam(s, system_actor(), exam_id=exam_id)
+    except ServiceError as exc:
+        _fail(f"refused: {exc.code} {exc.params}")
+    typer.echo(f"exam {exam_id} published")
+
+
+@exams_app.command("results")
+def exams_results(
+    exam_id: Annotated[int, typer.Argument(help="exam id")],
+    as_json: Annotated[bool, typer.Option("--json", help='print {"exam": {...}, "attempts": [...]}')] = False,
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="also write the results as an Excel file")] = None,
+) -> None:
+    """Every attempt of an exam: username, status, score, max_score, passed, started_at, submitted_at,
+    answered, tab_switches (overdue attempts are finalised first)."""
+    from models.db import session_scope
+    from services import exams
+    from services.errors import ServiceError
+    from services.permissions import system_actor
+    _ready()
+    try:
+        with session_scope() as s:
+            res = exams.results(s, system_actor(), exam_id=exam_id)
+            data = exams.results_xlsx(s, system_actor(), exam_id=exam_id) if xlsx else None
+    except ServiceError as exc:
+        _fail(f"refused: {exc.code} {exc.params}")
+    if xlsx is not None:
+        _write_private(xlsx, data)
+    keys = ("username", "status", "score", "max_score", "passed", "started_at", "submitted_at", "answered",
+            "tab_switches", "time_used_seconds", "auto_submitted", "counted")
+    out = {"exam": res.exam.as_json(), "attempts": [{k: a.as_json()[k] for k in keys} for a in res.attempts]}
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"{res.exam.title}: {len(res.attempts)} attempts, {res.learners} learners, {res.passed} passed")
+        for a in out["attempts"]:
+            typer.echo(f"{a['username']}\t{a['status']}\t{a['score']}/{a['max_score']}\t"
+                       f"{'passed' if a['passed'] else '-'}\t{a['answered']} answered\t{a['tab_switches']} switches")
+
+
+@exams_app.command("sweep")
+def exams_sweep(as_json: Annotated[bool, typer.Option("--json", help='print {"finalised": n}')] = False) -> None:
+    """Finalise every open attempt past its deadline with what was saved (for cron; the server also sweeps)."""
+    from models.db import session_scope
+    from services import attempts
+    from services.permissions import system_actor
+    _ready()
+    with session_scope() as s:
+        n = attempts.sweep_overdue(s, system_actor())
+    typer.echo(json.dumps({"finalised": n}) if as_json else f"{n} overdue attempts finalised")

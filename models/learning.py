@@ -60,6 +60,7 @@ ATTEMPT_PENDING = "pending_grading"
 ATTEMPT_DONE = "submitted"
 ATTEMPT_STATUSES = (ATTEMPT_OPEN, ATTEMPT_PENDING, ATTEMPT_DONE)
 OPEN_ATTEMPT_WHERE = "status = 'in_progress'"
+OPEN_EXAM_ATTEMPT_WHERE = "status = 'in_progress' AND exam_id IS NOT NULL"
 
 
 class Attempt(SQLModel, table=True):
@@ -71,11 +72,19 @@ class Attempt(SQLModel, table=True):
         CheckConstraint("status IN ('in_progress', 'pending_grading', 'submitted')", name="ck_attempt_status"),
         Index("uq_attempt_open", "user_id", "course_id", "kind", unique=True,
               sqlite_where=text(OPEN_ATTEMPT_WHERE), postgresql_where=text(OPEN_ATTEMPT_WHERE)),
+        # exams (0007): one open attempt per learner and exam. A second index rather than exam_id added to
+        # the one above: NULLs are distinct in a unique index, so (user, course, NULL, kind) would no longer
+        # stop a second open quiz attempt. Exam attempts leave course_id NULL.
+        Index("uq_attempt_open_exam", "user_id", "exam_id", unique=True,
+              sqlite_where=text(OPEN_EXAM_ATTEMPT_WHERE), postgresql_where=text(OPEN_EXAM_ATTEMPT_WHERE)),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="app_user.id", index=True)
-    kind: str = Field(default="quiz", max_length=8)      # quiz | exam
+    kind: str = Field(default="quiz", max_length=8)      # quiz | exam (practice | mock later)
     course_id: Optional[str] = Field(default=None, foreign_key="course.id")
+    exam_id: Optional[int] = Field(default=None, foreign_key="exam.id", index=True)   # kind "exam" (0007)
+    seed: Optional[int] = None                            # of the paper's drawing and shuffles (0007)
+    tab_switches: int = 0                                 # counted on the server (0007; events in attempt_event)
     started_at: datetime = Field(default_factory=utcnow)
     deadline_at: Optional[datetime] = None               # server clock; saves at or after it are refused
     submitted_at: Optional[datetime] = None
@@ -100,3 +109,4 @@ class AttemptItem(SQLModel, table=True):
     saved_at: Optional[datetime] = None
     version: int = 0            # +1 at every save: a save names the version it replaces (stale tabs are refused)
     score: Optional[float] = None   # None until graded (an essay waits for a human)
+    flagged: bool = False           # the learner marked it to come back to (0007)

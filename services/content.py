@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from config import get_settings
 from models import Course, Lesson, Question, QuestionVersion
 from models.db import utcnow
+from services.papers import DrawRule, check_in_memory, matches
 from services.interchange import (
     AUTO_GRADED,
     QuestionIn,
@@ -64,16 +65,6 @@ CUE_PENDING: frozenset[str] = frozenset()
 CHARS_PER_MINUTE = 300
 OVER_ESTIMATE = 1.25                     # declared minutes above 1.25 × the estimate are flagged
 MARKUP = re.compile(r"[\s#*|>`_\-]+")
-
-
-class DrawRule(BaseModel):
-    """How many questions of a type (optionally per category subtree and difficulty range)."""
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["single_choice", "multiple_choice", "true_false", "fill_blank", "numerical", "matching", "essay"]
-    count: int = Field(gt=0)
-    category: str | None = None
-    difficulty: tuple[int, int] | None = None
-    points: float | None = None
 
 
 class QuizSpec(BaseModel):
@@ -193,32 +184,16 @@ def read_bank(root: Path | None = None, *, include_drafts: bool = True) -> Bank:
 
 
 def _usable(q: QuestionIn, rule: DrawRule, purpose: str) -> bool:
-    if q.type != rule.type:
-        return False
-    if purpose == "quiz" and q.usage == "exam":
-        return False
-    if purpose == "exam" and q.usage == "practice":
-        return False
-    if rule.category and not (q.category == rule.category or q.category.startswith(rule.category + "/")):
-        return False
-    if rule.difficulty and not (rule.difficulty[0] <= q.difficulty <= rule.difficulty[1]):
-        return False
-    return True
+    """Whether a question read from files suits a rule (services/papers.matches, the one predicate)."""
+    return matches(rule, type=q.type, category=q.category, difficulty=q.difficulty, usage=q.usage, purpose=purpose)
 
 
 def rules_satisfiable(questions: list[QuestionIn], rules: list[DrawRule], purpose: str) -> list[str]:
-    """Greedy check, most specific rule first, that the rules can be filled without sharing questions."""
-    problems = []
-    taken: set[str] = set()
-    order = sorted(rules, key=lambda r: (r.category is None, r.difficulty is None))
-    for rule in order:
-        pool = [q for q in questions if _usable(q, rule, purpose) and (q.id or q.text) not in taken]
-        if len(pool) < rule.count:
-            desc = rule.type + (f" in {rule.category}" if rule.category else "") + (
-                f" difficulty {rule.difficulty[0]}-{rule.difficulty[1]}" if rule.difficulty else "")
-            problems.append(f"{purpose} rule needs {rule.count} × {desc}, the bank has {len(pool)}")
-        taken.update((q.id or q.text) for q in pool[: rule.count])
-    return problems
+    """Whether the rules can be filled without sharing questions, most specific rule first: the same core
+    as drawing a paper from the database (services/papers.allocate)."""
+    return check_in_memory(questions, rules, purpose, key=lambda q: q.id or q.text,
+                           attrs=lambda q: {"type": q.type, "category": q.category, "difficulty": q.difficulty,
+                                            "usage": q.usage})
 
 
 def positional_reference(q: QuestionIn) -> str | None:
