@@ -35,6 +35,7 @@ PAGES = [
     ("teach", "pages/trainer/courses.py", "courses", ":material/school:", ("trainer", "admin")),
     ("teach", "pages/trainer/course_edit.py", "course_edit", ":material/edit_document:", ("trainer", "admin")),
     ("hr", "pages/hr/overview.py", "hr_overview", ":material/groups:", ("hr", "admin")),
+    ("hr", "pages/hr/warning.py", "hr_warning", ":material/notification_important:", ("hr", "admin")),
     ("admin", "pages/admin/org.py", "org", ":material/account_tree:", ("admin",)),
     ("admin", "pages/admin/users.py", "users", ":material/manage_accounts:", ("admin",)),
     ("admin", "pages/admin/import_users.py", "import_users", ":material/upload_file:", ("admin",)),

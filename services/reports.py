@@ -199,3 +199,58 @@ def people_xlsx(df: pd.DataFrame, headers: dict[str, str], *, title_rows: Sequen
     columns = [spreadsheets.Column(headers[c], *EXPORT_FORMATS.get(c, (None, None))) for c in cols]
     return spreadsheets.table_xlsx(columns=columns, rows=df[cols].itertuples(index=False, name=None),
                                    sheet=sheet, title_rows=title_rows)
+
+
+# --- the dashboard's exports: every table, one sheet each, the filters first ----------------------
+
+def _percent(v):
+    return None if v is None or (isinstance(v, float) and v != v) else round(100 * float(v), 1)
+
+
+def dashboard_tables(board, people_df: pd.DataFrame, *, unit_headers: dict[str, str],
+                     people_headers: dict[str, str]) -> dict[str, tuple[list[spreadsheets.Column], list[tuple]]]:
+    """The tables of a dashboard (services.analytics.dashboard.Dashboard) as (columns, rows): units,
+    people, the required-course heat map, the 学时 distribution and the weekly trend. Shares are in
+    percent (0–100)."""
+    pct_cols = {"target_share", "completion", "exam_pass_rate"}
+    units = board.units
+    ucols = [spreadsheets.Column(h, 30 if c in ("label", "path") else 12,
+                                 "0.0" if c in pct_cols or c in ("avg_hours", "target") else None)
+             for c, h in unit_headers.items()]
+    urows = [tuple(_percent(r[c]) if c in pct_cols else (None if pd.isna(r[c]) else r[c]) for c in unit_headers)
+             for _, r in units.iterrows()]
+    pcols = [spreadsheets.Column(people_headers[c], *EXPORT_FORMATS.get(c, (None, None))) for c in people_headers]
+    prows = list(people_df[list(people_headers)].itertuples(index=False, name=None)) if not people_df.empty else []
+    heat = board.heatmap
+    hcols = [spreadsheets.Column(x, w, f) for x, w, f in
+             (("单位 Unit", 30, None), ("课程 Course", 30, None), ("完成 Done", 10, "0"), ("人数 People", 10, "0"),
+              ("完成率 % Rate", 10, "0.0"))]
+    hrows = [(r.label, r.course, int(r.done), int(r.people), _percent(r.rate)) for r in heat.itertuples()]
+    dcols = [spreadsheets.Column("达到目标的比例 Share of target", 16), spreadsheets.Column("人数 People", 10, "0")]
+    drows = list(board.distribution.itertuples(index=False, name=None))
+    tcols = [spreadsheets.Column("周 Week", 12), spreadsheets.Column("学时 Hours", 10, "0.00"),
+             spreadsheets.Column("学员 Learners", 10, "0")]
+    trows = list(board.trend.itertuples(index=False, name=None))
+    return {"units": (ucols, urows), "people": (pcols, prows), "heat": (hcols, hrows), "dist": (dcols, drows),
+            "trend": (tcols, trows)}
+
+
+def dashboard_xlsx(board, people_df: pd.DataFrame, *, filter_rows: Sequence[tuple[str, str]],
+                   unit_headers: dict[str, str], people_headers: dict[str, str], sheet_names: dict[str, str],
+                   title: str) -> bytes:
+    """The dashboard as one workbook through the safe writer: the filters on the first sheet, then one
+    formatted sheet per table."""
+    tables = dashboard_tables(board, people_df, unit_headers=unit_headers, people_headers=people_headers)
+    sheets = [spreadsheets.Sheet(sheet_names["filters"], [spreadsheets.Column("", 18), spreadsheets.Column("", 60)],
+                                 [tuple(r) for r in filter_rows], title_rows=[title], freeze_header=False)]
+    for key in ("units", "people", "heat", "dist", "trend"):
+        cols, rows = tables[key]
+        sheets.append(spreadsheets.Sheet(sheet_names[key], cols, rows, title_rows=[title], auto_filter=True))
+    return spreadsheets.workbook_xlsx(*sheets)
+
+
+def table_csv(df: pd.DataFrame, headers: dict[str, str]) -> bytes:
+    """One table as CSV (UTF-8 with BOM) through the safe writer: the columns of `headers`, in order."""
+    cols = [c for c in headers if c in df.columns]
+    return spreadsheets.table_csv(columns=[headers[c] for c in cols],
+                                  rows=df[cols].itertuples(index=False, name=None) if not df.empty else [])

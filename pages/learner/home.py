@@ -1,8 +1,8 @@
 """Learner home: what to do next."""
 import streamlit as st
 
-from services import learning, ledger
-from ui.fmt import hours, md_text
+from services import learning, ledger, notices
+from ui.fmt import hours, local_time, md_text
 from ui.guard import guard
 from ui.i18n import t
 from ui.session import db
@@ -13,8 +13,17 @@ with db() as s:
     summary = ledger.my_summary(s, actor)
     steps = learning.next_steps(s, actor)
     offer = learning.catalogue_offer(s, actor)
+    unread = notices.my_notices(s, actor, unread_only=True, limit=5)
 
 st.title(t("home.title", name=md_text(actor.name)))
+for note in unread:   # notices from HR: sender named, text shown as text, read on click
+    with st.container(border=True, key=f"home_notice_{note.id}"):
+        st.caption(t("home.notice_from", sender=note.sender_name or t("home.notice_system"), time=local_time(note.created_at)))
+        st.text(note.text)
+        if st.button(t("home.notice_read"), key=f"home_notice_read_{note.id}", icon=":material/done:"):
+            with db() as s:
+                notices.mark_read(s, actor, notice_id=note.id)
+            st.rerun()
 c1, c2, c3 = st.columns(3)
 c1.metric(t("hours.this_year", year=summary.year), hours(summary.total), help=t("hours.total.help"))
 c2.metric(t("hours.target"), hours(summary.target))

@@ -154,6 +154,12 @@ def _week_default(element, compiler, **kw):
             f"'YYYY-MM-DD')")
 
 
+def course_choices(session: Session) -> dict[str, str]:
+    """Active courses for the filter: id -> title, in catalogue order."""
+    return dict(session.exec(select(Course.id, Course.title).where(Course.active)
+                             .order_by(Course.position, Course.id)).all())
+
+
 def _learner_where(unit_ids: Sequence[int]):
     return (User.active, col(User.unit_id).in_(unit_ids),
             col(User.id).in_(select(RoleGrant.user_id).where(RoleGrant.role == "learner")))
