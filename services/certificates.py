@@ -12,7 +12,7 @@
 
 Serials: 16 characters of RFC 4648 base32 (A-Z, 2-7) from 80 random bits — unguessable, so the
 public page cannot be used to list certificates. Shown in groups of four (ABCD-EFGH-...); input is
-accepted with or without the dashes and spaces, in any case.
+accepted with or without the dashes and spaces, in any case, with 0/1/8 read as O/I/B.
 
 Units of work: these functions flush, never commit; the caller commits.
 """
@@ -43,6 +43,7 @@ from services.permissions import Actor, require_admin
 from services.text import clean_text
 
 _SERIAL = re.compile(rf"^[A-Z2-7]{{{SERIAL_LENGTH}}}$")
+_LOOKALIKES = str.maketrans("018", "OIB")     # base32 has no 0, 1 or 8: someone typing from paper meant these
 GENUINE, REVOKED, UNKNOWN = "genuine", "revoked", "unknown"
 REASON_MAX = 400        # Certificate.revoke_reason
 
@@ -58,7 +59,7 @@ def normalise_serial(value: str | None) -> str | None:
     """The stored spelling of a serial as someone may type or scan it, or None if it cannot be one."""
     if not value or len(value) > 64:
         return None
-    text = re.sub(r"[\s\-]", "", value).upper()
+    text = re.sub(r"[\s\-]", "", value).upper().translate(_LOOKALIKES)
     return text if _SERIAL.match(text) else None
 
 
