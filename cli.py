@@ -382,10 +382,6 @@ def stats_items(
                    f"{' '.join(it['flags'])}")
 
 
-if __name__ == "__main__":
-    app()
-
-
 exams_app = typer.Typer(no_args_is_help=True, help="Exams: create from a spec, results, sweep overdue attempts")
 app.add_typer(exams_app, name="exams")
 
@@ -481,3 +477,7 @@ def exams_sweep(as_json: Annotated[bool, typer.Option("--json", help='print {"fi
     with session_scope() as s:
         n = attempts.sweep_overdue(s, system_actor())
     typer.echo(json.dumps({"finalised": n}) if as_json else f"{n} overdue attempts finalised")
+
+
+if __name__ == "__main__":
+    app()
