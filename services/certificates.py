@@ -318,6 +318,19 @@ def score_text(value: float) -> str:
     return f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
 
 
+def _fit_fields(pdf, values: list[str], width: float, room: float) -> tuple[float, float, list[float], float]:
+    """(type size in pt, line height in mm, each value's height, gap) for the largest size from 15 pt
+    down to 8 pt at which the wrapped values fit in `room` mm (8 pt always fits the model's limits)."""
+    for size in (15, 14, 13, 12, 11, 10, 9, 8):
+        line_h = size * 0.6
+        gap = 3.5 if size >= 13 else 1.5
+        pdf.set_font("noto", "B", size)
+        heights = [max(line_h, pdf.multi_cell(width, line_h, v, dry_run=True, output="HEIGHT")) for v in values]
+        if sum(heights) + gap * len(values) <= room:
+            break
+    return size, line_h, heights, gap
+
+
 ISSUER = "信息化学堂"
 HEADING = "合格证书"
 
@@ -363,18 +376,21 @@ def render_pdf(cert: CertificatePublic) -> bytes:
         pdf.cell(w - 40, 16, HEADING, align="C")
         pdf.set_text_color(30, 30, 30)
 
-        # the fields: label column and value column; long values wrap inside their column
+        # the fields: label column and value column; long values wrap inside their column, and the
+        # largest type size whose block fits between the heading and the footer is used
         label_x, value_x, right = 48, 82, w - 48
-        y = 60
-        for label, value in lines:
-            pdf.set_font("noto", "", 14)
+        top, bottom = 58, 144                                  # the footer (issuer, QR code) starts below
+        size, line_h, heights, gap = _fit_fields(pdf, [v for _, v in lines], right - value_x, bottom - top - 11)
+        y = top
+        for (label, value), height in zip(lines, heights, strict=True):
+            pdf.set_font("noto", "", min(14, size))
             pdf.set_xy(label_x, y)
-            pdf.cell(value_x - label_x, 9, label + "：")
-            pdf.set_font("noto", "B", 15)
+            pdf.cell(value_x - label_x, line_h, label + "：")
+            pdf.set_font("noto", "B", size)
             pdf.set_xy(value_x, y)
-            pdf.multi_cell(right - value_x, 9, value, align="L", new_x="LMARGIN", new_y="NEXT")
-            y = max(pdf.get_y(), y + 9) + 3.5
-        pdf.set_font("noto", "", 14)
+            pdf.multi_cell(right - value_x, line_h, value, align="L", new_x="LMARGIN", new_y="NEXT")
+            y += height + gap
+        pdf.set_font("noto", "", min(14, size))
         pdf.set_xy(label_x, y + 2)
         pdf.cell(right - label_x, 9, statement)
 
@@ -387,12 +403,14 @@ def render_pdf(cert: CertificatePublic) -> bytes:
         pdf.set_xy(qr_x - 80, qr_y + 4)
         pdf.cell(72, 7, _date(cert.issued_at), align="R")
 
-        pdf.set_font("noto", "", 10)
         pdf.set_text_color(80, 80, 80)
-        base_y = h - 24 - 18
+        base_y, small_w = h - 24 - 18, qr_x - 6 - 24            # left of the QR code, below the issuer
         for i, line in enumerate(small):
+            pdf.set_font("noto", "", 10)
+            while pdf.get_string_width(line) > small_w and pdf.font_size_pt > 6:   # a long public address
+                pdf.set_font_size(pdf.font_size_pt - 0.5)
             pdf.set_xy(24, base_y + i * 6)
-            pdf.cell(150, 6, line)
+            pdf.cell(small_w, 6, line)
 
         qr = segno.make(url, error="m")
         matrix = [list(row) for row in qr.matrix]

@@ -312,3 +312,30 @@ def test_the_verify_route_limits_each_client(server_module):
         hits[i] -= server_module.VERIFY_WINDOW_S + 1
     assert _get(server_module, f"serial={asked}")[0] == 200
 
+
+
+def _fragments(data: bytes) -> list[tuple[float, float, str]]:
+    """(baseline y in pt from the bottom, type size, text) of every text fragment on the page."""
+    out = []
+    PdfReader(io.BytesIO(data)).pages[0].extract_text(
+        visitor_text=lambda text, cm, tm, font, size: out.append((tm[5], size, text.strip())) if text.strip() else None)
+    return out
+
+
+@pytest.mark.parametrize("longest", [False, True])
+def test_the_fields_never_run_into_the_footer(longest):
+    """The longest name, unit and title the model allows wrap and shrink to stay above the issuer line;
+    ordinary ones are set at the full size."""
+    from datetime import UTC, datetime
+    name, unit, title = ("欧阳" * 32, "海勃湾区千里山镇人民政府" * 10 + "办公室信息中", ("信息化能力提升专项考试" * 20)[:200]) \
+        if longest else ("王芳", "海勃湾区", "网络安全知识考试")
+    cert = certificates.CertificatePublic(id=1, serial=certificates.new_serial(), holder_name=name, unit_name=unit,
+                                          title=title, score=87.5, max_score=100,
+                                          issued_at=datetime(2026, 11, 30, 18, 5, tzinfo=UTC), revoked_at=None)
+    parts = _fragments(certificates.render_pdf(cert))
+    statement = next(y for y, _, text in parts if text.startswith("经考核"))
+    issuer_y, issuer_size = next((y, size) for y, size, text in parts if text == certificates.ISSUER)
+    assert statement - issuer_y > issuer_size * 1.3            # a clear gap above the issuer's line
+    assert any(text == "2026年12月1日" for _, _, text in parts)    # 18:05 UTC is the next day in the city
+    value_sizes = {size for _, size, text in parts if text.startswith(name[:2])}
+    assert value_sizes and (max(value_sizes) < 15 if longest else value_sizes == {15})
