@@ -1,5 +1,6 @@
-"""The HR page with data: people, hours, required courses done; paging with the true total; the
-Excel export built only when clicked, holding everyone with its title rows."""
+"""The HR pages with data: the dashboard (KPIs, unit table, drill-down, each filter, a person's record),
+people paged with the true total, the exports built only when clicked (filters on the first sheet,
+one sheet per table, CSV), scope, the early-warning page and its reminder reaching the learner's home."""
 import io
 from datetime import datetime
 
@@ -14,6 +15,7 @@ from config import ROOT
 from models import Course, CourseCompletion, RoleGrant, User
 from models.db import LOCAL_TZ, local_year, session_scope, utcnow
 from services import ledger, org, reports
+from services.analytics import dashboard as dash
 from services.permissions import system_actor
 from tests.conftest import uid
 
@@ -90,91 +92,217 @@ def _metric(at, label):
     return next(m.value for m in at.metric if m.label == label)
 
 
-def test_hr_page_shows_the_people_hours_and_required_courses(hr_world, downloads, monkeypatch):
+def _hr_page(user_id: int, page: str = "pages/hr/overview.py", **state) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["user_id"] = user_id
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _captions(at):
+    return " ".join(c.value for c in at.caption)
+
+
+def _people_table(at):
+    return next(d.value for d in at.dataframe if "用户名" in d.value.columns or "Username" in d.value.columns)
+
+
+def test_dashboard_shows_kpis_units_and_people(hr_world, downloads, monkeypatch):
     built = []
-    real = reports.people_xlsx
-    monkeypatch.setattr(reports, "people_xlsx", lambda *a, **kw: built.append(1) or real(*a, **kw))
+    real = reports.dashboard_xlsx
+    monkeypatch.setattr(reports, "dashboard_xlsx", lambda *a, **kw: built.append(1) or real(*a, **kw))
     at = _hr_page(hr_world["hr"])
     assert _metric(at, "学员人数") == str(N_PEOPLE)
-    assert _metric(at, "达标人数") == "3"
     assert _metric(at, "达标率") == f"{100 * 3 / N_PEOPLE:.1f}%"
+    assert _metric(at, "活跃学员") == "10"
+    assert _metric(at, "考试通过率") == "—"                     # no exams yet
     by_unit = at.dataframe[0].value
-    assert set(by_unit["单位"]) == {"统计办公室", "=HYPERLINK(\"x\",\"站\")"}
-    assert int(by_unit["学员人数"].sum()) == N_PEOPLE
+    assert list(by_unit["单位"]) == ["测试市 · 统计区"] and int(by_unit["学员人数"].sum()) == N_PEOPLE
 
     # people: below target only (default) -> 127, first page of 100, the true total in the caption
-    captions = " ".join(c.value for c in at.caption)
-    assert "共 127 人" in captions and "第 1–100 人（第 1/2 页）" in captions
-    people = at.dataframe[1].value
+    assert "共 127 人" in _captions(at) and "第 1–100 人（第 1/2 页）" in _captions(at)
+    people = _people_table(at)
     assert len(people) == 100 and set(people["学时合计"]) == {0} and set(people["距目标差"]) == {50}
-    assert "=1+1" in set(people["姓名"])                        # shown as text
-    assert "张\x00三" in set(people["姓名"])                    # old data with a NUL no longer breaks the page
+    assert "=1+1" in set(people["姓名"]) and "张\x00三" in set(people["姓名"])   # shown as text
 
-    # the export is registered as a callable: nothing was built while drawing the page
+    # the exports are callables: nothing was built while drawing the page
     assert built == [] and downloads["static"] == []
-    (file_name, make), = downloads["deferred"]
-    assert file_name == f"学时统计-统计区-{local_year()}.xlsx"
-    assert at.get("download_button")[0].proto.deferred_file_id
-
-    # clicking runs the callable: every person of the filter (not only this page), title rows first
-    ws = load_workbook(io.BytesIO(make())).active
+    files = dict(downloads["deferred"])
+    year = local_year()
+    xlsx = files[f"学时统计-统计区-{year}.xlsx"]
+    wb = load_workbook(io.BytesIO(xlsx()))
     assert built == [1]
-    assert ws["A1"].value == f"学时达标人员明细 · 管理范围内全部单位 · {local_year()} 年"
-    assert "管理范围：统计区" in ws["A2"].value and "共 127 人" in ws["A2"].value and "导出时间：" in ws["A2"].value
-    assert [c.value for c in ws[4]][:3] == ["用户名", "姓名", "单位"]
-    body = list(ws.iter_rows(min_row=5, values_only=True))
+    assert wb.sheetnames == ["筛选条件", "单位", "人员", "必修课完成", "学时分布", "每周趋势"]
+    filters = {r[0]: r[1] for r in wb["筛选条件"].iter_rows(min_row=3, values_only=True) if r[0]}
+    assert filters["管理范围"] == "统计区" and filters["统计期间"] == str(year) and filters["人员明细"] == "只看未达标"
+    ws = wb["人员"]
+    assert [c.value for c in ws[3]][:3] == ["用户名", "姓名", "单位"]
+    body = list(ws.iter_rows(min_row=4, values_only=True))
     assert len(body) == 127 and {"=1+1", "张\ufffd三"} <= {r[1] for r in body}
     row = next(r for r in body if r[1] == "学员005")
     assert (row[3], row[6]) == (25, 2)          # 25 学时; a required course done last year still counts
-    assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+    assert all(c.data_type != "f" for sheet in wb for row in sheet.iter_rows() for c in row)
+    units_csv = files[f"学时统计-单位-统计区-{year}.csv"]().decode("utf-8-sig")
+    assert "测试市 · 统计区" in units_csv and units_csv.count("\r\n") == 2
+    people_csv = files[f"学时统计-人员-统计区-{year}.csv"]().decode("utf-8-sig")
+    assert people_csv.count("\r\n") == 128 and "'=1+1" in people_csv
 
 
-def test_hr_page_pages_through_everyone_and_names_the_unit_in_the_file(hr_world, downloads):
+def test_drill_down_to_a_unit_and_back_up(hr_world, downloads):
+    at = _hr_page(hr_world["hr"])
+    at.selectbox(key="hr_unit").select(hr_world["ids"]["district"])
+    at.run()
+    assert not at.exception
+    units = at.dataframe[0].value
+    assert set(units["单位"]) == {"统计区 · 统计办公室", "统计区 · =HYPERLINK(\"x\",\"站\")"}
+    assert set(units["同级排名"]) == {1, 2} and int(units["学员人数"].sum()) == N_PEOPLE
+    # the path is shown: the district's button (current, disabled) and the way back up
+    crumbs = {b.label: b for b in at.button if b.key and b.key.startswith("hr_crumb_")}
+    assert crumbs["统计区"].disabled and not crumbs["管理范围内全部单位"].disabled
+    assert "测试市" not in crumbs                                   # above the HR scope: not offered
+    at.selectbox(key="hr_unit").select(hr_world["ids"]["office"])
+    at.run()
+    assert _metric(at, "学员人数") == str(N_PEOPLE // 2)
+    assert list(at.dataframe[0].value["单位"]) == ["统计办公室（本级）"]       # its own people, no sub-units
+    assert "统计区 / 统计办公室" in " ".join(s.value for s in at.subheader)
+    at.button(key=f"hr_crumb_{hr_world['ids']['district']}").click()
+    at.run()
+    assert at.selectbox(key="hr_unit").value == hr_world["ids"]["district"]
+    at.button(key="hr_crumb_top").click()
+    at.run()
+    assert at.selectbox(key="hr_unit").value is None and _metric(at, "学员人数") == str(N_PEOPLE)
+
+
+def test_every_filter(hr_world):
+    at = _hr_page(hr_world["hr"])
+    at.selectbox(key="hr_year").select(local_year() - 1)
+    at.run()
+    assert _metric(at, "人均学时") == "0.0" and _metric(at, "活跃学员") == "0"
+    at.selectbox(key="hr_year").select(local_year())
+    at.selectbox(key="hr_kind").select("required")
+    at.run()
+    assert not at.exception and _metric(at, "活跃学员") == "0"        # imported hours have no course
+    at.selectbox(key="hr_kind").select("all")
+    with session_scope() as s:
+        course = next(iter(dash.course_choices(s)))
+    at.selectbox(key="hr_course").select(course)
+    at.run()
+    assert not at.exception and _metric(at, "人均学时") == "0.0"
+    at.selectbox(key="hr_course").select(None)
+    at.radio(key="hr_mode").set_value("range")
+    at.run()
+    today = datetime.now(LOCAL_TZ).date()
+    at.date_input(key="hr_range").set_value((today.replace(month=1, day=1), today))
+    at.run()
+    assert not at.exception and _metric(at, "活跃学员") == "10"
+    assert f"{today.year - 1}-" in _captions(at)                     # compared with the range just before
+
+
+def test_paging_and_the_unit_in_the_file_name(hr_world, downloads):
     at = _hr_page(hr_world["hr"])
     at.checkbox(key="hr_people_below").uncheck()
     at.run()
-    assert "共 130 人" in " ".join(c.value for c in at.caption)
+    assert "共 130 人" in _captions(at)
     year = local_year()
     page = at.number_input(key=f"hr_people_page_{year}_None_False")
     assert page.max == 2
     page.set_value(2)
     at.run()
     assert not at.exception
-    assert len(at.dataframe[1].value) == N_PEOPLE - 100
-    assert "第 101–130 人（第 2/2 页）" in " ".join(c.value for c in at.caption)
-
-    at.selectbox(key="hr_people_unit").select(hr_world["ids"]["office"])
+    assert len(_people_table(at)) == N_PEOPLE - 100
+    assert "第 101–130 人（第 2/2 页）" in _captions(at)
+    at.selectbox(key="hr_unit").select(hr_world["ids"]["office"])
     at.run()
-    assert len(at.dataframe[1].value) == N_PEOPLE // 2            # a new filter starts again at page 1
-    file_name, make = downloads["deferred"][-1]
-    assert file_name == f"学时统计-统计办公室-{year}.xlsx"
-    ws = load_workbook(io.BytesIO(make())).active
-    assert ws["A1"].value == f"学时达标人员明细 · 统计办公室 · {year} 年"
-    assert sum(1 for _ in ws.iter_rows(min_row=5)) == N_PEOPLE // 2
+    assert len(_people_table(at)) == N_PEOPLE // 2            # a new filter starts again at page 1
+    files = dict(downloads["deferred"])
+    wb = load_workbook(io.BytesIO(files[f"学时统计-统计区_统计办公室-{year}.xlsx"]()))
+    assert wb["人员"]["A1"].value == f"学时达标人员明细 · 统计区 / 统计办公室 · {year} 年"
+    assert sum(1 for _ in wb["人员"].iter_rows(min_row=4)) == N_PEOPLE // 2
 
 
-def test_hr_page_in_english(hr_world, downloads):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["user_id"] = hr_world["hr"]
-    at.session_state["locale"] = "en"
-    at.run()
-    at.switch_page("pages/hr/overview.py")
-    at.run()
-    assert not at.exception
+def test_a_person_record_and_scope(hr_world, make_user_module):
+    person = hr_world["people"][5]
+    at = _hr_page(hr_world["hr"], hr_person=person)
+    assert "培训档案：学员005" in " ".join(s.value for s in at.subheader)
+    assert _metric(at, "已完成必修课") == "2"
+    outsider = make_user_module("learner", unit="district2")
+    at = _hr_page(hr_world["hr"], hr_person=outsider.id)
+    assert "该对象不在您的管理范围内。" in " ".join(e.value for e in at.error)
+    # another district's HR sees none of these people, in the page and in the exports
+    with session_scope() as s:
+        other = make_user_module("learner", unit="district2")
+        s.add(RoleGrant(user_id=other.id, role="hr", scope_unit_id=_tree_id(s, "district2")))
+    at = _hr_page(other.id)
+    opts = at.selectbox(key="hr_unit").options
+    assert not any("统计" in o for o in opts)
+    assert int(_metric(at, "学员人数")) < N_PEOPLE
+
+
+def _tree_id(s, key):
+    from models import OrgUnit
+    return s.exec(select(OrgUnit.id).where(OrgUnit.name == "另一区")).first()
+
+
+def test_in_english(hr_world):
+    at = _hr_page(hr_world["hr"], locale="en")
     assert at.title[0].value == "Study-hour compliance"
-    assert "127 people" in " ".join(c.value for c in at.caption)
+    assert "127 people" in _captions(at)
 
 
-def test_hr_page_survives_fewer_pages_than_the_one_chosen(hr_world):
+def test_survives_fewer_pages_than_the_one_chosen(hr_world):
     """Page 2 of those below target; then 30 of them reach it (one page left): the page shows page 1."""
     at = _hr_page(hr_world["hr"])
     at.number_input(key=f"hr_people_page_{local_year()}_None_True").set_value(2)
     at.run()
-    assert "第 101–127 人（第 2/2 页）" in " ".join(c.value for c in at.caption)
+    assert "第 101–127 人（第 2/2 页）" in _captions(at)
     with session_scope() as s:
         for user_id in hr_world["people"][40:70]:
             ledger.credit(s, user_id=user_id, hours=60, source_type="import", source_id=f"hr-more-{user_id}",
                           reason="导入")
     at.run()
     assert not at.exception
-    assert "共 97 人" in " ".join(c.value for c in at.caption) and len(at.dataframe[1].value) == 97
+    assert "共 97 人" in _captions(at) and len(_people_table(at)) == 97
+    assert _metric(at, "达标率") == f"{100 * 33 / N_PEOPLE:.1f}%"   # the cache saw the new results
+
+
+def test_warning_page_reminds_and_the_learner_sees_it(hr_world, downloads):
+    at = _hr_page(hr_world["hr"], "pages/hr/warning.py")
+    on_list = int(_metric(at, "预警人数"))
+    assert on_list >= 90
+    people = at.dataframe[1].value
+    assert "预计年底学时" in people.columns and len(people) == min(on_list, 200)
+    files = dict(downloads["deferred"])
+    ws = load_workbook(io.BytesIO(files[f"学时预警-管理范围内全部单位-{local_year()}.xlsx"]()))["预警人员"]
+    assert sum(1 for _ in ws.iter_rows(min_row=4)) == on_list
+    at.text_area(key="warn_text").input("请尽快完成学时。=1+1")
+    at.button[[b.label for b in at.button].index(f"提醒名单上的全部 {on_list} 人")].click()
+    at.run()
+    assert not at.exception
+    assert f"已向 {on_list} 人发送提醒" in " ".join(s.value for s in at.success)
+    learner = hr_world["people"][100]               # 0 hours: on the list
+    home = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    home.session_state["user_id"] = learner
+    home.run()
+    assert not home.exception
+    assert any("请尽快完成学时。=1+1" == x.value for x in home.text)
+    assert any(c.value.startswith("来自 ") and "的通知" in c.value for c in home.caption)
+    read = [b for b in home.button if b.key and b.key.startswith("home_notice_read_")]
+    read[0].click()
+    home.run()
+    assert not any("请尽快完成学时。=1+1" == x.value for x in home.text)
+    # someone outside the HR scope got nothing
+    from services import notices
+    from services.permissions import load_actor
+    with session_scope() as s:
+        outsider = s.exec(select(User.id).where(User.unit_id != hr_world["ids"]["office"],
+                                                User.unit_id != hr_world["ids"]["station"])).first()
+        assert all("请尽快完成学时" not in n.text for n in notices.my_notices(s, load_actor(s, outsider)))
