@@ -246,37 +246,42 @@ def save_answer(session: Session, actor: Actor, *, item_id: int, response: Any,
     save is refused (error.answer_changed_elsewhere) instead of overwriting it; pages always pass it
     (None skips that check, for scripts). Refused as well once the attempt is closed
     (error.attempt_closed) or its deadline has passed (error.attempt_overdue, server clock)."""
-    item = session.get(AttemptItem, item_id)
-    if item is None:
+    row = session.exec(select(AttemptItem.attempt_id, AttemptItem.position, Attempt.user_id, Attempt.status,
+                              Attempt.deadline_at, QuestionVersion.data)
+                       .join(Attempt, Attempt.id == AttemptItem.attempt_id)
+                       .join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
+                       .where(AttemptItem.id == item_id)).first()
+    if row is None:
         raise NotFound(what="item", id=item_id)
-    attempt = own_attempt(session, actor, item.attempt_id)
-    record = session.exec(select(QuestionVersion.data).where(QuestionVersion.id == item.question_version_id)).one()
+    attempt_id, position, owner, status, deadline_at, record = row
+    if owner != actor.id:
+        raise PermissionDenied("error.not_your_attempt")
     if not valid_response(record, response):
         raise ValidationFailed("error.bad_response")
     if isinstance(response, str):
         clean_text(response, field="answer", multiline=True, max_length=20_000)
     at = now()
-    # PostgreSQL: hold a share lock on the attempt row until this save commits, so a submission (which
-    # updates that row) waits for it and then grades it, and a save after the submission sees it closed.
-    # SQLite ignores FOR SHARE; its writers are serialised and the condition below runs inside the write.
-    session.exec(select(Attempt.id).where(Attempt.id == attempt.id).with_for_update(read=True)).all()
+    if session.get_bind().dialect.name == "postgresql":
+        # hold a share lock on the attempt row until this save commits, so a submission (which updates
+        # that row) waits for it and then grades it, and a save after the submission sees it closed.
+        # SQLite has no row locks: its writers are serialised and the condition below runs inside the write.
+        session.exec(select(Attempt.id).where(Attempt.id == attempt_id).with_for_update(read=True)).all()
     still_open = exists().where(Attempt.id == AttemptItem.attempt_id, Attempt.status == ATTEMPT_OPEN,
                                 (Attempt.deadline_at == None) | (Attempt.deadline_at > at))  # noqa: E711
     stmt = (update(AttemptItem).where(AttemptItem.id == item_id, still_open)
             .values(response=response, saved_at=at, version=AttemptItem.version + 1)
-            .execution_options(synchronize_session=False))
+            .returning(AttemptItem.version).execution_options(synchronize_session=False))
     if expected_version is not None:
         stmt = stmt.where(AttemptItem.version == expected_version)
-    done = session.execute(stmt).rowcount == 1
-    session.expire(item)
-    if not done:
-        session.refresh(attempt)
-        if attempt.status != ATTEMPT_OPEN:
+    new_version = session.execute(stmt).scalar_one_or_none()
+    if new_version is None:
+        status, deadline_at = session.exec(select(Attempt.status, Attempt.deadline_at).where(Attempt.id == attempt_id)).one()
+        if status != ATTEMPT_OPEN:
             raise ValidationFailed("error.attempt_closed")
-        if attempt.deadline_at is not None and at >= attempt.deadline_at:
+        if deadline_at is not None and at >= deadline_at:
             raise ValidationFailed("error.attempt_overdue")
-        raise ValidationFailed("error.answer_changed_elsewhere", position=item.position)
-    return item.version
+        raise ValidationFailed("error.answer_changed_elsewhere", position=position)
+    return new_version
 
 
 def set_flag(session: Session, actor: Actor, *, item_id: int, flagged: bool) -> None:
