@@ -24,8 +24,10 @@ def hours(value: float) -> str:
 
 
 def duration(seconds: int) -> str:
+    """Study time in the user's language: 25 分钟 / 1 小时 05 分钟."""
+    from ui.i18n import t
     m = int(seconds) // 60
-    return f"{m // 60}h {m % 60:02d}m" if m >= 60 else f"{m} min"
+    return t("fmt.hours_minutes", h=m // 60, m=f"{m % 60:02d}") if m >= 60 else t("fmt.minutes", m=m)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$@])")

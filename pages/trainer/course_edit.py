@@ -26,9 +26,11 @@ if st.button(t("courses.back"), icon=":material/arrow_back:", key="ce_back"):
 if c.from_package:
     st.caption(t("courses.from_package"))
 
-tab_course, tab_lessons, tab_quiz, tab_export = st.tabs([t("courses.tab.course"), t("courses.tab.lessons"),
-                                                         t("courses.tab.quiz"), t("courses.tab.export")])
-with tab_course:
+# a keyed control rather than st.tabs: the chosen section survives the reruns its own buttons cause
+section = st.segmented_control(t("courses.section"), ["course", "lessons", "quiz", "export"], key=f"ce_section_{course_id}",
+                               default="course", format_func=lambda k: t(f"courses.tab.{k}"),
+                               label_visibility="collapsed") or "course"
+if section == "course":
     choices, everyone = fetch(lambda s: courses.audience_choices(s, actor))
     labels = dict(choices)
     with st.form(f"ce_course_{course_id}"):
@@ -47,7 +49,7 @@ with tab_course:
             title, category, required, summary, objectives.splitlines(), audience, title_en, active)),
             flash_key="ce_flash", flash=t("courses.saved"))
 
-with tab_lessons:
+elif section == "lessons":
     active_lessons = [ls for ls in c.lessons if ls.active]
     retired = [ls for ls in c.lessons if not ls.active]
     if active_lessons:
@@ -105,7 +107,7 @@ with tab_lessons:
             act(lambda s: courses.attach_file(s, actor, lesson_id=current.id, name=up.name, data=up.getvalue(),
                                               media_minutes=vmin or None), flash_key="ce_flash", flash=t("courses.attached", name=md_text(up.name)))
 
-with tab_quiz:
+elif section == "quiz":
     q = c.quiz or {"title": f"{c.title} 课程测验", "pass_percent": 60, "draw": [{"type": "single_choice", "count": 4}]}
     qtitle = st.text_input(t("courses.quiz_title"), value=q.get("title", ""), key=f"ce_quiz_title_{course_id}")
     qpass = st.number_input(t("courses.pass_percent"), 1, 100, int(q.get("pass_percent", 60)), key=f"ce_quiz_pass_{course_id}")
@@ -146,7 +148,7 @@ with tab_quiz:
         act(lambda s: courses.set_quiz(s, actor, course_id=course_id, title="", pass_percent=60, draw=None),
             flash_key="ce_flash", flash=t("courses.quiz_removed"))
 
-with tab_export:
+else:
     st.caption(t("courses.export_help"))
 
     def _package() -> bytes:     # built when clicked

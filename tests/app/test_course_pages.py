@@ -46,6 +46,7 @@ def test_course_editor_course_lessons_and_quiz(trainer):
     with session_scope() as s:
         courses.create_course(s, trainer, course_id=cid, course_in=courses.CourseIn("页面课程", "测试"))
     at = page_as("pages/trainer/course_edit.py", trainer.id, course=cid)
+    at.session_state[f"ce_section_{cid}"] = "lessons"
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "页面课程"
@@ -60,7 +61,10 @@ def test_course_editor_course_lessons_and_quiz(trainer):
     with session_scope() as s:
         c = courses.course_for_edit(s, trainer, course_id=cid)
     assert [ls.title for ls in c.lessons] == ["第一课"] and c.lessons[0].minutes <= cap
-    # the quiz tab checks the rules against the bank at once
+    assert at.session_state[f"ce_section_{cid}"] == "lessons"      # the section survives the save's rerun
+    # the quiz section checks the rules against the bank at once
+    at.session_state[f"ce_section_{cid}"] = "quiz"
+    at.run()
     assert any("题库不能满足" in w.value for w in at.warning)        # a new course has no questions
 
 
@@ -69,5 +73,13 @@ def test_course_editor_for_a_built_in_course(trainer):
     at.run()
     assert not at.exception, at.exception
     assert any("内置课程包" in c.value for c in at.caption)
+    for section in ("lessons", "quiz", "export"):
+        at.session_state["ce_section_strat"] = section
+        at.run()
+        assert not at.exception, (section, at.exception)
+    at.session_state["ce_section_strat"] = "quiz"
+    at.run()
     assert any("题库可以满足" in s.value for s in at.success)
+    at.session_state["ce_section_strat"] = "export"
+    at.run()
     assert at.download_button(key="ce_export_strat")
