@@ -3,13 +3,14 @@ from models.certificate import Certificate
 from models.content import Course, Lesson, LessonFile, Question, QuestionVersion
 from models.exam import AttemptEvent, EssayGrade, Exam
 from models.learning import Attempt, AttemptItem, CourseCompletion, LedgerEntry, LessonProgress
-from models.notice import Notice, NoticeRecipient
+from models.notice import AnalyticsState, LedgerWeekTotal, LedgerYearTotal, Notice, NoticeRecipient
 from models.org import Membership, OrgUnit
 from models.system import AuditLog, Setting, UnitTarget
 from models.user import ROLES, AuthSession, RoleGrant, SignInThrottle, User
 
 __all__ = [
     "Attempt", "AttemptEvent", "AttemptItem", "EssayGrade", "Exam", "AuditLog", "AuthSession", "Certificate", "Course", "CourseCompletion", "LedgerEntry",
+    "LedgerWeekTotal", "LedgerYearTotal",
     "Lesson", "LessonFile", "LessonProgress", "Membership", "Notice", "NoticeRecipient", "OrgUnit", "Question", "QuestionVersion", "ROLES",
     "RoleGrant", "Setting", "SignInThrottle", "UnitTarget", "User",
 ]

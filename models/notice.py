@@ -36,7 +36,41 @@ ANALYTICS_INDEXES = (
     Index("ix_ledger_year_user_hours", LedgerEntry.__table__.c.year, LedgerEntry.__table__.c.user_id,
           LedgerEntry.__table__.c.hours),
     Index("ix_attempt_status_deadline", Attempt.__table__.c.status, Attempt.__table__.c.deadline_at),
-    Index("ix_attempt_kind_submitted", Attempt.__table__.c.kind, Attempt.__table__.c.submitted_at),
+    # exam KPIs read this index alone: the window, who, and the result
+    Index("ix_attempt_kind_submitted", *(Attempt.__table__.c[c] for c in (
+        "kind", "submitted_at", "status", "user_id", "passed", "score", "max_score", "course_id"))),
     Index("ix_course_completion_course_at", CourseCompletion.__table__.c.course_id,
           CourseCompletion.__table__.c.completed_at, CourseCompletion.__table__.c.user_id),
 )
+
+
+# --- analytics roll-ups (kept here with the other analytics tables of migration 0009) ------------
+# The ledger is append-only, so sums over it can be carried forward exactly: rows with an id above
+# AnalyticsState("ledger").last_id are added once (services.analytics.dashboard.refresh_rollups).
+
+class LedgerYearTotal(SQLModel, table=True):
+    """学时 per person and credited year: the sum of that person's ledger rows of that year."""
+    __tablename__ = "ledger_year_total"
+    __table_args__ = (Index("ix_ledger_year_total_year", "year", "user_id", "hours"),)
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True)
+    year: int = Field(primary_key=True)
+    hours: float = 0
+    entries: int = 0
+
+
+class LedgerWeekTotal(SQLModel, table=True):
+    """学时 per unit and local week (Monday, YYYY-MM-DD), attributed to the unit the learner belonged to
+    when the rows were rolled up (within minutes of being earned in live use)."""
+    __tablename__ = "ledger_week_total"
+    unit_id: int = Field(foreign_key="org_unit.id", primary_key=True)
+    year: int = Field(primary_key=True)
+    week: str = Field(max_length=10, primary_key=True)
+    hours: float = 0
+    entries: int = 0
+
+
+class AnalyticsState(SQLModel, table=True):
+    """Watermarks of the roll-ups: the highest ledger id already added."""
+    __tablename__ = "analytics_state"
+    key: str = Field(primary_key=True, max_length=32)
+    last_id: int = 0

@@ -229,7 +229,7 @@ def dashboard_tables(board, people_df: pd.DataFrame, *, unit_headers: dict[str, 
     dcols = [spreadsheets.Column("达到目标的比例 Share of target", 16), spreadsheets.Column("人数 People", 10, "0")]
     drows = list(board.distribution.itertuples(index=False, name=None))
     tcols = [spreadsheets.Column("周 Week", 12), spreadsheets.Column("学时 Hours", 10, "0.00"),
-             spreadsheets.Column("学员 Learners", 10, "0")]
+             spreadsheets.Column("学时记录 Credits", 10, "0")]
     trows = list(board.trend.itertuples(index=False, name=None))
     return {"units": (ucols, urows), "people": (pcols, prows), "heat": (hcols, hrows), "dist": (dcols, drows),
             "trend": (tcols, trows)}

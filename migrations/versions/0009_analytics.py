@@ -20,7 +20,8 @@ depends_on: Union[str, Sequence[str], None] = None
 INDEXES = [
     ("ix_ledger_year_user_hours", "ledger_entry", ["year", "user_id", "hours"]),
     ("ix_attempt_status_deadline", "attempt", ["status", "deadline_at"]),
-    ("ix_attempt_kind_submitted", "attempt", ["kind", "submitted_at"]),
+    ("ix_attempt_kind_submitted", "attempt",
+     ["kind", "submitted_at", "status", "user_id", "passed", "score", "max_score", "course_id"]),
     ("ix_course_completion_course_at", "course_completion", ["course_id", "completed_at", "user_id"]),
 ]
 
@@ -51,9 +52,39 @@ def upgrade() -> None:
     op.create_index('ix_notice_recipient_user_read', 'notice_recipient', ['user_id', 'read_at'])
     for name, table, cols in INDEXES:
         op.create_index(name, table, cols)
+    op.create_table(
+        'ledger_year_total',
+        sa.Column('user_id', sa.Integer(), nullable=False),
+        sa.Column('year', sa.Integer(), nullable=False),
+        sa.Column('hours', sa.Float(), nullable=False),
+        sa.Column('entries', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(['user_id'], ['app_user.id']),
+        sa.PrimaryKeyConstraint('user_id', 'year'),
+    )
+    op.create_index('ix_ledger_year_total_year', 'ledger_year_total', ['year', 'user_id', 'hours'])
+    op.create_table(
+        'ledger_week_total',
+        sa.Column('unit_id', sa.Integer(), nullable=False),
+        sa.Column('year', sa.Integer(), nullable=False),
+        sa.Column('week', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column('hours', sa.Float(), nullable=False),
+        sa.Column('entries', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(['unit_id'], ['org_unit.id']),
+        sa.PrimaryKeyConstraint('unit_id', 'year', 'week'),
+    )
+    op.create_table(
+        'analytics_state',
+        sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column('last_id', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('key'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('analytics_state')
+    op.drop_table('ledger_week_total')
+    op.drop_index('ix_ledger_year_total_year', table_name='ledger_year_total')
+    op.drop_table('ledger_year_total')
     for name, table, _ in reversed(INDEXES):
         op.drop_index(name, table_name=table)
     op.drop_index('ix_notice_recipient_user_read', table_name='notice_recipient')

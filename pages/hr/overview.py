@@ -205,10 +205,10 @@ with right:
         base = alt.Chart(trend).encode(x=alt.X("week:T", title=t("hr.week")))
         st.altair_chart(alt.layer(
             base.mark_area(opacity=0.3, color="#1f5fa8").encode(y=alt.Y("hours:Q", title=t("hr.hours"))),
-            base.mark_line(color="#e67e22").encode(y=alt.Y("active:Q", title=t("hr.active"))),
+            base.mark_line(color="#e67e22").encode(y=alt.Y("entries:Q", title=t("hr.entries"))),
         ).resolve_scale(y="independent").encode(
             tooltip=[alt.Tooltip("week:T", title=t("hr.week")), alt.Tooltip("hours:Q", title=t("hr.hours")),
-                     alt.Tooltip("active:Q", title=t("hr.active"))]).properties(height=260), width="stretch")
+                     alt.Tooltip("entries:Q", title=t("hr.entries"))]).properties(height=260), width="stretch")
 
 if not board.heatmap.empty:
     st.subheader(t("hr.chart_heat"))

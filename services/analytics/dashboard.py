@@ -26,13 +26,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Float, case, cast
+from sqlalchemy import Float, and_, case, cast, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import String
 from sqlmodel import Session, col, func, select
 
-from models import Attempt, Course, CourseCompletion, LedgerEntry, OrgUnit, RoleGrant, User
+from models import (AnalyticsState, Attempt, Course, CourseCompletion, LedgerEntry, LedgerWeekTotal, LedgerYearTotal,
+                    OrgUnit, RoleGrant, User)
 from models.db import LOCAL_TZ, local_year
 from services.errors import NotFound, PermissionDenied
 from services.permissions import ALL, Actor, scope_paths
@@ -160,9 +161,10 @@ def course_choices(session: Session) -> dict[str, str]:
                              .order_by(Course.position, Course.id)).all())
 
 
-def _learner_where(unit_ids: Sequence[int]):
-    return (User.active, col(User.unit_id).in_(unit_ids),
-            col(User.id).in_(select(RoleGrant.user_id).where(RoleGrant.role == "learner")))
+def _learner_where(unit_ids: Sequence[int] | None):
+    """Active learners in these units (None: in any unit)."""
+    unit = col(User.unit_id).in_(unit_ids) if unit_ids is not None else col(User.unit_id).is_not(None)
+    return (User.active, unit, col(User.id).in_(select(RoleGrant.user_id).where(RoleGrant.role == "learner")))
 
 
 def _course_ids(session: Session, f: Filters) -> list[str]:
@@ -191,11 +193,69 @@ def _courses_filtered(f: Filters) -> bool:
     return bool(f.course_id) or f.required is not None
 
 
+def _uses_rollup(f: Filters) -> bool:
+    return not f.is_range and not _courses_filtered(f)
+
+
 def person_totals(session: Session, f: Filters):
-    """Subquery: user_id, total 学时 in the period (course filters applied)."""
+    """Subquery: user_id, total 学时 in the period (course filters applied). A whole year without
+    course filters reads the per-person roll-up (one row per person); anything else sums the ledger."""
+    f = f.resolved()
+    if _uses_rollup(f):
+        return (select(LedgerYearTotal.user_id, LedgerYearTotal.hours.label("total"))
+                .where(LedgerYearTotal.year == f.year).subquery())
     course_ids = _course_ids(session, f) if _courses_filtered(f) else None
     return (select(LedgerEntry.user_id, func.sum(LedgerEntry.hours).label("total"))
             .where(*_ledger_where(f, course_ids)).group_by(LedgerEntry.user_id).subquery())
+
+
+def _upsert(session: Session, model, rows: list[dict], keys: list[str]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    table = model.__table__
+    for i in range(0, len(rows), 5000):
+        stmt = dialect_insert(table).values(rows[i:i + 5000])
+        session.execute(stmt.on_conflict_do_update(index_elements=keys, set_={
+            "hours": table.c.hours + stmt.excluded.hours, "entries": table.c.entries + stmt.excluded.entries}))
+
+
+def refresh_rollups(session: Session) -> int:
+    """Carry the roll-ups forward to the newest ledger row (append-only: each row is added once).
+    The watermark moves first with a conditional UPDATE, so two viewers never add the same rows twice
+    (the second finds the watermark moved and adds nothing). Flushes; returns the rows added."""
+    newest = session.exec(select(func.max(LedgerEntry.id))).one() or 0
+    state = session.get(AnalyticsState, "ledger")
+    if state is None:
+        session.add(AnalyticsState(key="ledger", last_id=0))
+        session.flush()
+        state = session.get(AnalyticsState, "ledger")
+    old = state.last_id
+    if newest <= old:
+        return 0
+    moved = session.execute(update(AnalyticsState).where(AnalyticsState.key == "ledger", AnalyticsState.last_id == old)
+                            .values(last_id=newest).execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        return 0
+    in_range = (LedgerEntry.id > old, LedgerEntry.id <= newest)
+    per_person = session.exec(select(LedgerEntry.user_id, LedgerEntry.year, func.sum(LedgerEntry.hours), func.count())
+                              .where(*in_range).group_by(LedgerEntry.user_id, LedgerEntry.year)).all()
+    _upsert(session, LedgerYearTotal, [{"user_id": u, "year": y, "hours": float(h or 0), "entries": n}
+                                        for u, y, h, n in per_person], ["user_id", "year"])
+    week = local_week(LedgerEntry.created_at)
+    per_week = session.exec(select(User.unit_id, LedgerEntry.year, week, func.sum(LedgerEntry.hours), func.count())
+                            .join(User, User.id == LedgerEntry.user_id)
+                            .where(*in_range, col(User.unit_id).is_not(None))
+                            .group_by(User.unit_id, LedgerEntry.year, week)).all()
+    _upsert(session, LedgerWeekTotal, [{"unit_id": u, "year": y, "week": w, "hours": float(h or 0), "entries": n}
+                                        for u, y, w, h, n in per_week], ["unit_id", "year", "week"])
+    session.flush()
+    session.expire(state)
+    return sum(n for *_, n in per_person)
 
 
 # --- the per-unit query and the roll-up ---------------------------------------------------------
@@ -204,58 +264,71 @@ LEAF_COLUMNS = ["people", "active", "hours", "reached", "target_sum", "done", "e
                 "exam_passed", "exam_score_sum"]
 
 
-def _leaf_figures(session: Session, unit_ids: list[int], f: Filters, course_ids: list[str]):
-    """Per unit (members' own unit only, not yet rolled up): LEAF_COLUMNS; the 学时 distribution per
-    bin; completions per (unit, course)."""
-    totals = person_totals(session, f)
-    hours = func.coalesce(totals.c.total, 0.0)
+def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters], course_ids: list[str],
+                  whole: bool = False):
+    """Per unit (members' own unit only, not yet rolled up), for each period: LEAF_COLUMNS, the 学时
+    distribution per bin, completions per (unit, course). Completions and exams of all periods are
+    read in one pass each. whole: the scope is every unit (no unit filter needed)."""
+    where = _learner_where(unit_ids) if not whole else _learner_where(None)
     target = _target_expr(session, unit_ids)
-    ratio_bins = [(hours < target * (i + 1) / 10.0, i) for i in range(10)]
-    bucket = case(*ratio_bins, else_=10)
-    rows = session.exec(
-        select(User.unit_id, bucket.label("bin"), func.count(User.id), func.sum(case((totals.c.total.is_not(None), 1),
-                                                                                        else_=0)),
-               func.sum(hours), func.sum(target))
-        .join(totals, totals.c.user_id == User.id, isouter=True)
-        .where(*_learner_where(unit_ids)).group_by(User.unit_id, bucket)).all()
-    leaf: dict[int, dict[str, float]] = {}
-    dist: dict[int, list[int]] = {}
-    for unit_id, b, n, active, h, tsum in rows:
-        d = leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))
-        d["people"] += n
-        d["active"] += active or 0
-        d["hours"] += float(h or 0)
-        d["target_sum"] += float(tsum or 0)
-        if int(b) == 10:
-            d["reached"] += n
-        dist.setdefault(unit_id, [0] * 11)[int(b)] += n
-    lo, hi = f.bounds()
-    done_by_course: dict[tuple[int, str], int] = {}
+    out = []
+    for f in periods:
+        totals = person_totals(session, f)
+        hours = func.coalesce(totals.c.total, 0.0)
+        bucket = case(*[(hours < target * (i + 1) / 10.0, i) for i in range(10)], else_=10)
+        rows = session.exec(
+            select(User.unit_id, bucket.label("bin"), func.count(User.id),
+                   func.sum(case((totals.c.total.is_not(None), 1), else_=0)), func.sum(hours), func.sum(target))
+            .join(totals, totals.c.user_id == User.id, isouter=True)
+            .where(*where).group_by(User.unit_id, bucket)).all()
+        leaf: dict[int, dict[str, float]] = {}
+        dist: dict[int, list[int]] = {}
+        for unit_id, b, n, active, h, tsum in rows:
+            d = leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))
+            d["people"] += n
+            d["active"] += active or 0
+            d["hours"] += float(h or 0)
+            d["target_sum"] += float(tsum or 0)
+            if int(b) == 10:
+                d["reached"] += n
+            dist.setdefault(unit_id, [0] * 11)[int(b)] += n
+        out.append((leaf, dist, {}))
+    bounds = [f.bounds() for f in periods]
     if course_ids:
-        for unit_id, course_id, n in session.exec(
-                select(User.unit_id, CourseCompletion.course_id, func.count())
+        sums = [func.sum(case((CourseCompletion.completed_at < hi, 1), else_=0)) for _, hi in bounds]
+        for unit_id, course_id, *ns in session.exec(
+                select(User.unit_id, CourseCompletion.course_id, *sums)
                 .join(User, User.id == CourseCompletion.user_id)
-                .where(col(CourseCompletion.course_id).in_(course_ids), CourseCompletion.completed_at < hi,
-                       *_learner_where(unit_ids))
+                .where(col(CourseCompletion.course_id).in_(course_ids),
+                       CourseCompletion.completed_at < max(hi for _, hi in bounds), *where)
                 .group_by(User.unit_id, CourseCompletion.course_id)).all():
-            done_by_course[(unit_id, course_id)] = n
-            leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))["done"] += n
-    exam_q = (select(User.unit_id, func.count(Attempt.user_id.distinct()), func.count(Attempt.id),
-                     func.sum(case((Attempt.passed, 1), else_=0)),
-                     func.sum(case((Attempt.max_score > 0, cast(Attempt.score, Float) * 100.0 / Attempt.max_score),
-                                   else_=0.0)))
-              .join(User, User.id == Attempt.user_id)
-              .where(Attempt.kind == "exam", Attempt.status == "submitted", Attempt.submitted_at >= lo,
-                     Attempt.submitted_at < hi, *_learner_where(unit_ids)))
-    if f.course_id:
-        exam_q = exam_q.where(Attempt.course_id == f.course_id)
-    for unit_id, people, attempts, passed, score_sum in session.exec(exam_q.group_by(User.unit_id)).all():
-        d = leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))
-        d["exam_people"] += people   # a person has one unit: distinct per unit adds up exactly
-        d["exam_attempts"] += attempts
-        d["exam_passed"] += passed or 0
-        d["exam_score_sum"] += float(score_sum or 0)
-    return leaf, dist, done_by_course
+            for (leaf, _, done), n in zip(out, ns):
+                if n:
+                    done[(unit_id, course_id)] = n
+                    leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))["done"] += n
+    cols = []
+    pct = case((Attempt.max_score > 0, cast(Attempt.score, Float) * 100.0 / Attempt.max_score), else_=0.0)
+    for lo, hi in bounds:
+        inside = and_(Attempt.submitted_at >= lo, Attempt.submitted_at < hi)
+        cols += [func.count(case((inside, Attempt.user_id)).distinct()), func.sum(case((inside, 1), else_=0)),
+                 func.sum(case((and_(inside, Attempt.passed), 1), else_=0)), func.sum(case((inside, pct), else_=0.0))]
+    exam_q = (select(User.unit_id, *cols).join(User, User.id == Attempt.user_id)
+              .where(Attempt.kind == "exam", Attempt.status == "submitted",
+                     Attempt.submitted_at >= min(lo for lo, _ in bounds), Attempt.submitted_at < max(hi for _, hi in bounds),
+                     *where))
+    if periods[0].course_id:
+        exam_q = exam_q.where(Attempt.course_id == periods[0].course_id)
+    for unit_id, *vals in session.exec(exam_q.group_by(User.unit_id)).all():
+        for k, (leaf, _, _) in enumerate(out):
+            people, attempts, passed, score_sum = vals[4 * k:4 * k + 4]
+            if not attempts:
+                continue
+            d = leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))
+            d["exam_people"] += people   # a person has one unit: distinct per unit adds up exactly
+            d["exam_attempts"] += attempts
+            d["exam_passed"] += passed or 0
+            d["exam_score_sum"] += float(score_sum or 0)
+    return out
 
 
 def _roll_up(scope: Scope, leaf: dict[int, dict]) -> dict[int, dict[str, float]]:
@@ -316,7 +389,7 @@ class Dashboard:
     units: pd.DataFrame          # UNIT_COLUMNS: the root's children (and the root's own members), most behind first
     distribution: pd.DataFrame   # bin (DIST_BINS), people
     heatmap: pd.DataFrame        # unit_id, label, course_id, course, done, people, rate (required courses)
-    trend: pd.DataFrame          # week (Monday, local), hours, active
+    trend: pd.DataFrame          # week (Monday, local), hours, entries
     courses: list[str] = field(default_factory=list)
     root_label: str = ""
 
@@ -331,9 +404,12 @@ def _rows_for(scope: Scope) -> list[tuple[int, bool]]:
     return [(i, False) for i in sorted(kids, key=lambda i: scope.units[i].code)] + [(scope.root.id, True)]
 
 
-def _figures(session: Session, scope: Scope, f: Filters, course_ids: list[str]):
-    leaf, dist, done = _leaf_figures(session, scope.ids, f, course_ids) if scope.ids else ({}, {}, {})
-    return leaf, dist, done, _roll_up(scope, leaf)
+def _figures(session: Session, scope: Scope, periods: list[Filters], course_ids: list[str]):
+    if not scope.ids:
+        return [({}, {}, {}, {}) for _ in periods]
+    whole = len(scope.ids) == len(scope.units)
+    return [(leaf, dist, done, _roll_up(scope, leaf))
+            for leaf, dist, done in _leaf_figures(session, scope.ids, periods, course_ids, whole)]
 
 
 def _total(scope: Scope, leaf: dict, rolled: dict) -> dict[str, float]:
@@ -350,10 +426,10 @@ def dashboard(session: Session, actor: Actor, filters: Filters) -> Dashboard:
     """Everything the HR dashboard shows for the filters, within the actor's scope."""
     f = filters.resolved()
     scope = resolve_scope(session, actor, f.unit_id)
+    refresh_rollups(session)
     course_ids = _course_ids(session, f)
-    leaf, dist, done, rolled = _figures(session, scope, f, course_ids)
+    (leaf, dist, done, rolled), (p_leaf, _, _, p_rolled) = _figures(session, scope, [f, f.previous()], course_ids)
     now_k = _kpis(_total(scope, leaf, rolled), len(course_ids))
-    p_leaf, _, _, p_rolled = _figures(session, scope, f.previous(), course_ids)
     prev_k = _kpis(_total(scope, p_leaf, p_rolled), len(course_ids))
     kpis = {k: Kpi(now_k[k], prev_k[k]) for k in KPI_NAMES}
 
@@ -414,18 +490,27 @@ def dashboard(session: Session, actor: Actor, filters: Filters) -> Dashboard:
 
 
 def weekly_trend(session: Session, scope: Scope, f: Filters) -> pd.DataFrame:
-    """Per local week (Monday): 学时 credited and learners credited, in the period and scope."""
+    """Per local week (Monday, YYYY-MM-DD): 学时 credited and the number of credits, in the period and
+    scope. A whole year without course filters reads the per-unit week roll-up."""
     if not scope.ids:
-        return pd.DataFrame(columns=["week", "hours", "active"])
-    course_ids = _course_ids(session, f) if _courses_filtered(f) else None
-    week = local_week(LedgerEntry.created_at)
-    rows = session.exec(
-        select(week, func.sum(LedgerEntry.hours), func.count(LedgerEntry.user_id.distinct()))
-        .join(User, User.id == LedgerEntry.user_id)
-        .where(*_ledger_where(f, course_ids), *_learner_where(scope.ids))
-        .group_by(week).order_by(week)).all()
-    df = pd.DataFrame(rows, columns=["week", "hours", "active"])
+        return pd.DataFrame(columns=["week", "hours", "entries"])
+    f = f.resolved()
+    if _uses_rollup(f):
+        q = (select(LedgerWeekTotal.week, func.sum(LedgerWeekTotal.hours), func.sum(LedgerWeekTotal.entries))
+             .where(LedgerWeekTotal.year == f.year)
+             .group_by(LedgerWeekTotal.week).order_by(LedgerWeekTotal.week))
+        if len(scope.ids) < len(scope.units):
+            q = q.where(col(LedgerWeekTotal.unit_id).in_(scope.ids))
+    else:
+        course_ids = _course_ids(session, f) if _courses_filtered(f) else None
+        week = local_week(LedgerEntry.created_at)
+        q = (select(week, func.sum(LedgerEntry.hours), func.count())
+             .join(User, User.id == LedgerEntry.user_id)
+             .where(*_ledger_where(f, course_ids), *_learner_where(scope.ids))
+             .group_by(week).order_by(week))
+    df = pd.DataFrame(session.exec(q).all(), columns=["week", "hours", "entries"])
     df["hours"] = df["hours"].astype(float).round(2)
+    df["entries"] = df["entries"].astype(int)
     return df
 
 
@@ -491,6 +576,6 @@ def data_version(session: Session) -> tuple:
     from models import AuditLog
     parts = [session.exec(select(func.max(m.id))).one()
              for m in (LedgerEntry, CourseCompletion, Attempt, User, AuditLog, OrgUnit)]
-    parts.append(session.exec(select(func.max(Attempt.submitted_at))).one())
-    parts.append(session.exec(select(func.count()).select_from(RoleGrant)).one())
+    parts.append(session.exec(select(func.max(Attempt.submitted_at)).where(Attempt.kind == "exam")).one())
+    parts.append(session.exec(select(func.max(RoleGrant.id))).one())
     return tuple(str(p) for p in parts)

@@ -17,7 +17,8 @@ from sqlmodel import Session, col, func, select
 
 from models import Course, CourseCompletion, User
 from models.db import LOCAL_TZ, local_year, utcnow
-from services.analytics.dashboard import Filters, _learner_where, person_totals, resolve_scope, unit_label
+from services.analytics.dashboard import (Filters, _learner_where, person_totals, refresh_rollups, resolve_scope,
+                                          unit_label)
 from services.reports import _target_expr, unit_path_label
 
 MIN_DAYS = 30
@@ -77,6 +78,7 @@ def early_warning(session: Session, actor, *, unit_id: int | None = None, year: 
     largest shortfall first, then most required courses missing; and units by their share at risk."""
     year = year or local_year(now)
     scope = resolve_scope(session, actor, unit_id)
+    refresh_rollups(session)
     share = elapsed_share(year, now)
     forecast = enough_history(year, now)
     if not scope.ids:
@@ -135,6 +137,7 @@ def warning_user_ids(session: Session, actor, *, unit_id: int | None = None, yea
     """Everyone on the early-warning list (all pages): the recipients of a one-click reminder."""
     year = year or local_year(now)
     scope = resolve_scope(session, actor, unit_id)
+    refresh_rollups(session)
     if not scope.ids:
         return []
     q, listed, *_ = _select(session, scope.ids, year, elapsed_share(year, now), enough_history(year, now))
