@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, insert, text, update
+from sqlalchemy import bindparam, exists, insert, text, update
 from sqlmodel import Session, col, select
 
 import models.db as clock   # the server clock: clock.utcnow() (tests patch models.db.utcnow)
@@ -371,13 +371,16 @@ def _grade_items(session: Session, attempt: Attempt, *, keep_human: bool = False
                                QuestionVersion.data)
                         .join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
                         .where(AttemptItem.attempt_id == attempt.id)).all()
+    changes = []
     for item_id, response, points, old, data in rows:
         if keep_human and data["type"] == "essay":
             continue
         new = item_score(data, response, points, mc)
         if new != old:
-            session.execute(update(AttemptItem).where(AttemptItem.id == item_id).values(score=new)
-                            .execution_options(synchronize_session=False))
+            changes.append({"item": item_id, "new_score": new})
+    if changes:   # one executemany, not a statement per item
+        table = AttemptItem.__table__
+        session.execute(table.update().where(table.c.id == bindparam("item")).values(score=bindparam("new_score")), changes)
     session.flush()
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -167,9 +169,63 @@ def check_in_memory(items: Sequence[Any], rules: Sequence[DrawRule], purpose: st
 
 # ---- the bank in the database ---------------------------------------------------------------------
 
+_CACHE_LOCK = threading.Lock()
+_POOLS: OrderedDict[tuple, list[list[int]]] = OrderedDict()
+_VERSIONS: OrderedDict[tuple, tuple[str, str, float, int]] = OrderedDict()
+POOL_CACHE_SIZE, VERSION_CACHE_SIZE = 256, 50_000
+
+
+def bank_fingerprint(session: Session) -> tuple:
+    """Changes whenever a pool may change: a new version (editing, importing) raises max(version id); retiring
+    or restoring a question changes the count and sum of current versions of active questions."""
+    newest = select(func.max(QuestionVersion.id)).scalar_subquery()
+    active = select(func.count(Question.id)).where(Question.active).scalar_subquery()
+    versions = select(func.coalesce(func.sum(Question.current_version), 0)).where(Question.active).scalar_subquery()
+    return tuple(session.exec(select(newest, active, versions)).one())
+
+
 def _pools(session: Session, rules: Sequence[DrawRule], purpose: str, course_id: str | None) -> list[list[int]]:
-    """Per rule, the ids of the matching current versions (ordered by id, one query per rule)."""
-    return [list(session.exec(_where(_current(course_id), r, purpose).order_by(QuestionVersion.id)).all()) for r in rules]
+    """Per rule, the ids of the matching current versions (ordered by id, one query per rule). Kept per
+    process for the bank's fingerprint (`bank_fingerprint`, one cheap query): 500 learners starting the
+    same exam draw from pools read once, and any change of the bank reads them again."""
+    key = (str(session.get_bind().url), bank_fingerprint(session), purpose, course_id,
+           tuple(r.model_dump_json(exclude={"count", "points"}) for r in rules))
+    with _CACHE_LOCK:
+        hit = _POOLS.get(key)
+        if hit is not None:
+            _POOLS.move_to_end(key)
+            return hit
+    pools = [list(session.exec(_where(_current(course_id), r, purpose).order_by(QuestionVersion.id)).all()) for r in rules]
+    with _CACHE_LOCK:
+        _POOLS[key] = pools
+        while len(_POOLS) > POOL_CACHE_SIZE:
+            _POOLS.popitem(last=False)
+    return pools
+
+
+def _version_facts(session: Session, ids: list[int]) -> dict[int, tuple[str, str, float, int]]:
+    """(question id, type, points, number of options or pairs) of versions. Versions are immutable, so
+    these are kept per process once read."""
+    url = str(session.get_bind().url)
+    out: dict[int, tuple[str, str, float, int]] = {}
+    with _CACHE_LOCK:
+        for vid in ids:
+            hit = _VERSIONS.get((url, vid))
+            if hit is not None:
+                out[vid] = hit
+    missing = [vid for vid in ids if vid not in out]
+    if missing:
+        rows = session.exec(select(QuestionVersion.id, QuestionVersion.question_id, QuestionVersion.type,
+                                   QuestionVersion.points, QuestionVersion.data)
+                            .where(col(QuestionVersion.id).in_(missing))).all()
+        with _CACHE_LOCK:
+            for vid, qid, t, pts, data in rows:
+                n = len(data.get("options") or []) if t in ("single_choice", "multiple_choice") else (
+                    len(data.get("pairs") or []) if t == "matching" else 0)
+                out[vid] = _VERSIONS[(url, vid)] = (qid, t, float(pts), n)
+            while len(_VERSIONS) > VERSION_CACHE_SIZE:
+                _VERSIONS.popitem(last=False)
+    return out
 
 
 @dataclass
@@ -337,19 +393,6 @@ class Unsatisfiable(ValueError):
         super().__init__("; ".join(problems))
 
 
-def option_order(record_type: str, data: dict[str, Any], rng: random.Random, shuffle: bool) -> list[int] | None:
-    if record_type in ("single_choice", "multiple_choice"):
-        n = len(data.get("options") or [])
-    elif record_type == "matching":
-        n = len(data.get("pairs") or [])
-    else:
-        return None
-    order = list(range(n))
-    if shuffle:
-        rng.shuffle(order)
-    return order
-
-
 def draw_paper(session: Session, *, seed: int, rules: Sequence[DrawRule | dict[str, Any]] | None = None,
                question_ids: Sequence[str] | None = None, purpose: str = "exam", course_id: str | None = None,
                shuffle_questions: bool = True, shuffle_options: bool = True) -> Paper:
@@ -374,15 +417,18 @@ def draw_paper(session: Session, *, seed: int, rules: Sequence[DrawRule | dict[s
             raise Unsatisfiable(alloc.problems)
         for i, picks in enumerate(alloc.picks):      # rules in the order given, then shuffled below
             chosen.extend((vid, i, rules[i].points) for vid in picks)
-    rows = {v.id: v for v in session.exec(select(QuestionVersion).where(
-        col(QuestionVersion.id).in_([c[0] for c in chosen]))).all()}
+    facts = _version_facts(session, [c[0] for c in chosen])
     if shuffle_questions:
         rng.shuffle(chosen)
     items = []
     for pos, (vid, rule_index, points) in enumerate(chosen, start=1):
-        v = rows[vid]
-        items.append(PaperItem(pos, v.id, v.question_id, v.type, float(points if points is not None else v.points),
-                               option_order(v.type, v.data, rng, shuffle_options), rule_index))
+        qid, vtype, own_points, n_options = facts[vid]
+        order = None
+        if vtype in SHUFFLED_OPTIONS:
+            order = list(range(n_options))
+            if shuffle_options:
+                rng.shuffle(order)
+        items.append(PaperItem(pos, vid, qid, vtype, float(points if points is not None else own_points), order, rule_index))
     return Paper(items)
 
 

@@ -125,3 +125,24 @@ def test_rules_are_validated():
     with pytest.raises(ValueError):
         papers.DrawRule(type="essay", count=0)
     assert papers.DrawRule(type="essay", count=1, category=" 信息安全/ ").category == "信息安全"
+
+
+def test_pools_kept_between_draws_follow_every_change_of_the_bank(session):
+    from models import Question
+    from tests.unit.examkit import correct_key
+    cat, ids = make_questions(4, "true_false", session=session)
+    rules = [{"type": "true_false", "category": cat, "count": 4}]
+    first = papers.draw_paper(session, seed=1, rules=rules)          # pools read and kept
+    retired = session.get(Question, ids[0])
+    retired.active = False
+    session.add(retired)
+    session.flush()
+    assert not papers.check_rules(session, rules).ok                  # the kept pool is not used any more
+    paper = papers.draw_paper(session, seed=1, rules=[dict(rules[0], count=3)])
+    assert ids[0] not in {i.question_id for i in paper.items}
+    old = {i.question_id: i.version_id for i in first.items}
+    data = session.exec(select(QuestionVersion.data).where(QuestionVersion.id == old[ids[1]])).one()
+    correct_key(ids[1], data, session)                                 # a new version becomes current
+    paper = papers.draw_paper(session, seed=2, rules=[dict(rules[0], count=3)])
+    drawn = {i.question_id: i.version_id for i in paper.items}
+    assert drawn[ids[1]] != old[ids[1]] and drawn[ids[2]] == old[ids[2]]
