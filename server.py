@@ -31,6 +31,14 @@ from ui.guard import report_unexpected
 from ui.i18n import catalogue
 from ui.session import AUTH_ROUTES_ENV, forwarded_client
 
+# The app navigates with st.navigation (pages are listed per role in app.py). Streamlit decides once per
+# process whether a `pages/` folder beside the entry script means old-style multipage pages, and until
+# st.navigation has run it treats ours that way: the very first visit after a start to any address but
+# "/" (a bookmarked /hours) got a "Page not found" dialog over the page. Settle it before the first run.
+from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
+
+PagesManager.uses_pages_directory = False
+
 logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 os.environ[AUTH_ROUTES_ENV] = "1"
 upgrade_db()

@@ -278,9 +278,6 @@ def test_admin_imports_users_all_or_nothing(server, tabs, tmp_path):
     expect(newcomer.page.get_by_text(msg("profile.must_change"))).to_be_visible()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the first visit after a server start that asks for any address but / "
-                   "gets Streamlit's 'Page not found' dialog over the page (its form inert until closed); "
-                   "from the second visit on the same address works (app.py / st.navigation)")
 def test_a_link_to_a_page_works_as_the_first_visit_after_a_start(fresh_server, tabs):
     """A bookmarked address (/hours) opened right after the server (re)started: the sign-in page, usable."""
     tab = tabs(fresh_server["url"])
