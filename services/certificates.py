@@ -8,6 +8,8 @@
 - `verify(session, serial)`: what the public /verify page shows. Only what the certificate itself
   shows (holder name, unit, title, score, date, serial) and whether it was revoked; an unknown or
   malformed serial gets the same shape with status "unknown".
+- `withdraw_for_attempt(session, attempt_id)`: after a regrade that leaves the attempt not passed, the
+  system revokes its certificate (audited).
 - `revoke` (admins, audited), `search` (admins), `my_certificates`, `pdf` (the holder or an admin).
 
 Serials: 16 characters of RFC 4648 base32 (A-Z, 2-7) from 80 random bits — unguessable, so the
@@ -184,6 +186,24 @@ def issue_for_attempt(session: Session, attempt_id: int) -> Certificate | None:
         return None
     return issue(session, user_id=attempt.user_id, attempt_id=attempt.id, title=title, score=attempt.score,
                  max_score=attempt.max_score)
+
+
+def withdraw_for_attempt(session: Session, attempt_id: int, *, reason: str = "重新评分后未通过") -> Certificate | None:
+    """For the exam engine after a regrade: when the attempt is no longer final and passed, its
+    certificate (if any, and not revoked yet) is revoked by the system (audited, no user). Returns the
+    certificate it revoked, else None."""
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is not None and attempt.status == ATTEMPT_DONE and attempt.passed is True:
+        return None
+    cert = session.exec(select(Certificate).where(Certificate.attempt_id == attempt_id)).first()
+    if cert is None or cert.revoked_at is not None:
+        return None
+    cert.revoked_at, cert.revoked_by, cert.revoke_reason = clock.utcnow(), None, reason[:REASON_MAX]
+    session.add(cert)
+    session.flush()
+    audit.record(session, None, "certificate.revoke", serial=cert.serial, user_id=cert.user_id, reason=cert.revoke_reason,
+                 attempt_id=attempt_id)
+    return cert
 
 
 # ---- public verification ------------------------------------------------------------------------

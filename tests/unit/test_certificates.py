@@ -339,3 +339,24 @@ def test_the_fields_never_run_into_the_footer(longest):
     assert any(text == "2026年12月1日" for _, _, text in parts)    # 18:05 UTC is the next day in the city
     value_sizes = {size for _, size, text in parts if text.startswith(name[:2])}
     assert value_sizes and (max(value_sizes) < 15 if longest else value_sizes == {15})
+
+
+def test_a_regrade_that_fails_the_attempt_withdraws_its_certificate(session, make_user):
+    learner = make_user("learner")
+    attempt_id = _attempt(session, learner.id)
+    cert = certificates.issue_for_attempt(session, attempt_id)
+    assert certificates.withdraw_for_attempt(session, attempt_id) is None          # still passed: kept
+    assert certificates.verify(session, cert.serial).status == "genuine"
+    attempt = session.get(Attempt, attempt_id)
+    attempt.passed, attempt.score = False, 3.0
+    session.add(attempt)
+    session.flush()
+    assert certificates.withdraw_for_attempt(session, attempt_id).id == cert.id
+    assert certificates.withdraw_for_attempt(session, attempt_id) is None          # once
+    row = session.get(Certificate, cert.id)
+    assert row.revoked_by is None and row.revoke_reason == "重新评分后未通过"
+    assert certificates.verify(session, cert.serial).status == "revoked"
+    logged = session.exec(select(AuditLog).where(AuditLog.action == "certificate.revoke")).all()
+    assert [a.detail["attempt_id"] for a in logged if a.detail.get("serial") == cert.serial] == [attempt_id]
+    assert certificates.issue_for_attempt(session, attempt_id) is None             # no new one for a failed attempt
+    assert _count(session, attempt_id=attempt_id) == 1
