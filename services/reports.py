@@ -51,7 +51,15 @@ def _learners_in(unit_ids: Sequence[int]):
             col(User.id).in_(select(RoleGrant.user_id).where(RoleGrant.role == "learner")))
 
 
-def _year_totals(year: int):
+def _year_totals(year: int, session: Session | None = None):
+    """Subquery user_id, total: 学时 per person in a year, from the per-person roll-up (carried forward
+    to the newest ledger row first when a session is given), or summed from the ledger."""
+    if session is not None:
+        from models import LedgerYearTotal
+        from services.analytics.dashboard import refresh_rollups
+        refresh_rollups(session)
+        return (select(LedgerYearTotal.user_id, LedgerYearTotal.hours.label("total"))
+                .where(LedgerYearTotal.year == year).subquery())
     return (select(LedgerEntry.user_id, func.sum(LedgerEntry.hours).label("total"))
             .where(LedgerEntry.year == year).group_by(LedgerEntry.user_id).subquery())
 
@@ -65,7 +73,7 @@ def hours_by_unit(session: Session, actor: Actor, *, year: int | None = None) ->
     columns = ["unit_id", "unit", "label", "parent", "people", "hours", "avg_hours", "target", "reached", "rate"]
     if not unit_ids:
         return pd.DataFrame(columns=columns)
-    totals = _year_totals(year)
+    totals = _year_totals(year, session)
     hours = func.coalesce(totals.c.total, 0.0)
     target = _target_expr(session, unit_ids)
     rows = session.exec(
@@ -105,7 +113,7 @@ def _people_select(session: Session, actor: Actor, *, year: int, unit_id: int | 
             raise PermissionDenied("error.out_of_scope")
         allowed &= set(subtree_ids(session, (unit.path,)))
     unit_ids = sorted(allowed)
-    totals = _year_totals(year)
+    totals = _year_totals(year, session)
     # required courses done at any time up to the end of the year viewed (a course done last year is done)
     required = (select(CourseCompletion.user_id, func.count(CourseCompletion.course_id.distinct()).label("n"))
                 .join(Course, Course.id == CourseCompletion.course_id)
