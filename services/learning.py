@@ -457,7 +457,7 @@ def start_quiz(session: Session, actor: Actor, *, course_id: str, deadline_at: d
     try:
         paper = papers.draw_paper(session, seed=seed, rules=course.quiz["draw"], purpose="quiz", course_id=course_id)
     except papers.Unsatisfiable as exc:
-        raise ValidationFailed("error.quiz_unsatisfiable", problems="; ".join(exc.problems)) from None
+        raise ValidationFailed("error.quiz_rules", problems="; ".join(exc.problems)) from None
     return attempts.create_attempt(session, user_id=actor.id, kind="quiz", paper=paper, seed=seed,
                                    pass_percent=course.quiz.get("pass_percent", 60), deadline_at=deadline_at,
                                    course_id=course_id)
