@@ -270,6 +270,8 @@ def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters],
     distribution per bin, completions per (unit, course). Completions and exams of all periods are
     read in one pass each. whole: the scope is every unit (no unit filter needed)."""
     where = _learner_where(unit_ids) if not whole else _learner_where(None)
+    # a small scope: start from its members (indexed user_id) rather than from every completion/attempt
+    members = select(User.id).where(col(User.unit_id).in_(unit_ids))
     target = _target_expr(session, unit_ids)
     out = []
     for f in periods:
@@ -300,7 +302,8 @@ def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters],
                 select(User.unit_id, CourseCompletion.course_id, *sums)
                 .join(User, User.id == CourseCompletion.user_id)
                 .where(col(CourseCompletion.course_id).in_(course_ids),
-                       CourseCompletion.completed_at < max(hi for _, hi in bounds), *where)
+                       CourseCompletion.completed_at < max(hi for _, hi in bounds), *where,
+                       *([] if whole else [col(CourseCompletion.user_id).in_(members)]))
                 .group_by(User.unit_id, CourseCompletion.course_id)).all():
             for (leaf, _, done), n in zip(out, ns):
                 if n:
@@ -315,7 +318,7 @@ def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters],
     exam_q = (select(User.unit_id, *cols).join(User, User.id == Attempt.user_id)
               .where(Attempt.kind == "exam", Attempt.status == "submitted",
                      Attempt.submitted_at >= min(lo for lo, _ in bounds), Attempt.submitted_at < max(hi for _, hi in bounds),
-                     *where))
+                     *where, *([] if whole else [col(Attempt.user_id).in_(members)])))
     if periods[0].course_id:
         exam_q = exam_q.where(Attempt.course_id == periods[0].course_id)
     for unit_id, *vals in session.exec(exam_q.group_by(User.unit_id)).all():
