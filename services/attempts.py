@@ -396,6 +396,7 @@ def settle(session: Session, attempt_id: int) -> None:
                         .values(score=total, passed=None).execution_options(synchronize_session=False))
         return
     passed = attempt.max_score > 0 and 100 * total / attempt.max_score >= attempt.pass_percent - 1e-9
+    was_passed = attempt.status == ATTEMPT_DONE and attempt.passed is True
     settled = session.execute(update(Attempt).where(Attempt.id == attempt_id, col(Attempt.status).in_((ATTEMPT_PENDING, ATTEMPT_DONE)))
                               .values(status=ATTEMPT_DONE, score=total, passed=passed)
                               .execution_options(synchronize_session=False)).rowcount == 1
@@ -407,6 +408,9 @@ def settle(session: Session, attempt_id: int) -> None:
         elif attempt.exam_id is not None:
             from services import exams
             exams.reward_pass(session, attempt)
+    elif settled and was_passed and attempt.exam_id is not None:   # a review or regrade took the pass away
+        from services import exams
+        exams.withdraw_pass(session, attempt)
 
 
 def overdue(attempt: Attempt, at: datetime) -> bool:

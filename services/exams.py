@@ -571,6 +571,19 @@ def reward_pass(session: Session, attempt: Attempt) -> None:
         issue_certificate(session, attempt.id)
 
 
+def withdraw_pass(session: Session, attempt: Attempt) -> None:
+    """A settled exam attempt is no longer passed (a review, a regrade): its certificate, if any, is
+    revoked (services.certificates.withdraw_for_attempt, when installed). The 学时 stay credited (the
+    ledger is append-only; an admin adjusts it when needed) and the audit row of the regrade says why."""
+    try:
+        from services import certificates
+    except ImportError:
+        return
+    withdraw = getattr(certificates, "withdraw_for_attempt", None)
+    if withdraw is not None:
+        withdraw(session, attempt.id)
+
+
 def issue_certificate(session: Session, attempt_id: int) -> Any:
     """services.certificates.issue_for_attempt(session, attempt_id) when that module exists (else None)."""
     try:

@@ -316,3 +316,26 @@ def test_another_learner_cannot_touch_an_attempt(make_user, tree, bank):
                 call()
         attempts.set_flag(s, owner, item_id=its[0].item_id, flagged=True)
         assert attempts.attempt_view(s, owner, attempt_id=attempt_id).items[0].flagged
+
+
+def test_a_pass_issues_the_certificate_and_a_regrade_that_fails_it_revokes_it(make_user, tree):
+    pytest.importorskip("services.certificates")
+    from models.certificate import Certificate
+    learner = make_user("learner")
+    cat, ids = make_questions(1, "true_false")
+    exam_id = published(exam_in(cat, count=1, audience_units=[tree["district"]], certificate=True, pass_percent=100))
+    attempt_id = start(learner, exam_id)
+    with session_scope() as s:
+        (it,) = attempts.attempt_view(s, learner, attempt_id=attempt_id).items
+        attempts.save_answer(s, learner, item_id=it.item_id, response=key(s, it.item_id), expected_version=0)
+        attempts.submit_attempt(s, learner, attempt_id=attempt_id)
+    with session_scope() as s:
+        cert = s.exec(select(Certificate).where(Certificate.attempt_id == attempt_id)).one()
+        assert cert.revoked_at is None
+        data = s.exec(select(QuestionVersion.data).where(QuestionVersion.question_id == ids[0])).one()
+        correct_key(ids[0], data, s)
+    with session_scope() as s:
+        report = exams.regrade_exam(s, system_actor(), exam_id=exam_id, question_id=ids[0])
+        assert report.changed[0]["passed_after"] is False
+    with session_scope() as s:
+        assert s.exec(select(Certificate).where(Certificate.attempt_id == attempt_id)).one().revoked_at is not None
