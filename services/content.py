@@ -352,8 +352,8 @@ def check_bank(root: Path | None = None, *, include_drafts: bool = True) -> dict
             hours += row["hours"]
             if lesson.minutes > OVER_ESTIMATE * estimate:
                 over_estimate.append({k: row[k] for k in ("id", "course", "declared_minutes", "estimated_minutes")})
-                warnings.append(f"{rel}/{lesson.file}: declares {lesson.minutes} min, more than {OVER_ESTIMATE:g} × "
-                                f"the estimate of {estimate} min")
+                errors.append(f"{rel}/{lesson.file}: declares {lesson.minutes} min, more than {OVER_ESTIMATE:g} × "
+                              f"the estimate of {estimate} min (study time must be honest: design.md §2)")
             n = len(CJK.findall(body))
             if not LESSON_MIN_CJK <= n <= LESSON_MAX_CJK:
                 errors.append(f"{rel}/{lesson.file}: {n} Chinese characters, expected {LESSON_MIN_CJK}–{LESSON_MAX_CJK}")
@@ -430,8 +430,7 @@ def check_bank(root: Path | None = None, *, include_drafts: bool = True) -> dict
         "lesson_estimates": lesson_rows,
         "lessons_over_estimate": over_estimate,
         "lessons_over_estimate_note": f"declared minutes above {OVER_ESTIMATE:g} x the estimate (characters / "
-                                      f"{CHARS_PER_MINUTE} + 1 per self-check + media minutes); WARNINGS for now "
-                                      "while the lessons are being rewritten, to become errors",
+                                      f"{CHARS_PER_MINUTE} + 1 per self-check + media minutes) are errors",
         "warnings": warnings,
         "errors": errors,
     }
