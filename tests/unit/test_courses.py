@@ -141,7 +141,7 @@ def test_package_round_trip_and_validation(database, make_user):
     assert any(n.endswith("/course.yaml") for n in names) and sum(n.endswith(".md") for n in names) == 6
     with session_scope() as s:
         report = courses.import_package(s, trainer, data=data, dry_run=True)
-    assert report.ok and report.course_id == "strat" and report.lessons == 6 and report.questions > 40
+    assert report.ok and report.course_id == "strat" and report.lessons == 6 and report.questions > 40, report.errors
 
     # a new course from a package, then a broken package changes nothing
     new_id = slug()
@@ -206,3 +206,20 @@ def test_learners_outside_the_audience_neither_see_nor_open_the_course(session, 
     learning.course_detail(session, inside, course_id=cid)
     with pytest.raises(NotFound):
         learning.course_detail(session, outside, course_id=cid)
+
+
+def test_a_course_with_app_made_questions_survives_its_own_export(database, make_user):
+    from services import bank
+    trainer = make_user("trainer", unit="dept")
+    cid = slug()
+    with session_scope() as s:
+        courses.create_course(s, trainer, course_id=cid, course_in=CourseIn("自建课程", "测试"))
+        courses.save_lesson(s, trainer, course_id=cid, title="一", body_md=BODY)
+        for i, answer in enumerate([True, False]):   # no explanations, as imported questions often are
+            bank.save_question(s, trainer, course_id=cid, data={"type": "true_false", "text": f"自建判断题{i}", "answer": answer,
+                                                                "category": "测试"})
+        data = courses.export_package(s, trainer, course_id=cid)
+    with session_scope() as s:
+        report = courses.import_package(s, trainer, data=data)
+    assert report.ok, report.errors
+    assert len(report.warnings) == 2 and all("explanation missing" in w for w in report.warnings)
