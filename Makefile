@@ -25,12 +25,14 @@ run: $(VENV)/.app
 ## test: install what the tests need (Debian's Chromium for the browser tests), run them all
 test: $(VENV)/.dev
 	bash scripts/test-deps.sh
+	$(PY) -m ruff check .
 	$(PY) -m pytest tests
 
 ## test-pg: the same suite on PostgreSQL (TEST_DATABASE_URL=postgresql+psycopg://user:pw@host/db)
 test-pg: $(VENV)/.dev
 	test -n "$(TEST_DATABASE_URL)" || (echo "set TEST_DATABASE_URL"; exit 2)
 	bash scripts/test-deps.sh
+	$(PY) -m ruff check .
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest tests
 
 ## flake-check: the browser tests 10 times in a row, stopping at the first failure ("N/10 green");
