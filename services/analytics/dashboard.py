@@ -401,10 +401,14 @@ def _rows_for(scope: Scope) -> list[tuple[int, bool]]:
     """(unit id, own-members-only) rows of the unit table: the root's visible children, or the scope's
     tops; plus the root itself for its own direct members."""
     visible = set(scope.ids)
-    if scope.root is None:
-        return [(i, False) for i in scope.tops if i in visible]
-    kids = [u.id for u in scope.units.values() if u.parent_id == scope.root.id and u.id in visible]
-    return [(i, False) for i in sorted(kids, key=lambda i: scope.units[i].code)] + [(scope.root.id, True)]
+    root = scope.root
+    if root is None:
+        tops = [i for i in scope.tops if i in visible]
+        if len(tops) != 1:
+            return [(i, False) for i in tops]
+        root = scope.units[tops[0]]      # one top (a city, a district): open it, its units are what HR compares
+    kids = [u.id for u in scope.units.values() if u.parent_id == root.id and u.id in visible]
+    return [(i, False) for i in sorted(kids, key=lambda i: scope.units[i].code)] + [(root.id, True)]
 
 
 def _figures(session: Session, scope: Scope, periods: list[Filters], course_ids: list[str]):

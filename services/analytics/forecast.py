@@ -112,10 +112,11 @@ def early_warning(session: Session, actor, *, unit_id: int | None = None, year: 
                 a = acc.setdefault(int(x), [0, 0, 0.0, 0.0])
                 for i in range(4):
                     a[i] += vals[i]
-    if scope.root is None:
+    root = scope.root if scope.root is not None else (scope.units[scope.tops[0]] if len(scope.tops) == 1 else None)
+    if root is None:
         show = scope.tops
     else:
-        show = [u.id for u in scope.units.values() if u.parent_id == scope.root.id and u.id in visible]
+        show = [u.id for u in scope.units.values() if u.parent_id == root.id and u.id in visible]
     urows = []
     for uid in show:
         n, r, p, t = acc.get(uid, [0, 0, 0.0, 0.0])

@@ -126,7 +126,9 @@ def test_dashboard_shows_kpis_units_and_people(hr_world, downloads, monkeypatch)
     assert _metric(at, "活跃学员") == "10"
     assert _metric(at, "考试通过率") == "—"                     # no exams yet
     by_unit = at.dataframe[0].value
-    assert list(by_unit["单位"]) == ["测试市 · 统计区"] and int(by_unit["学员人数"].sum()) == N_PEOPLE
+    # one district in scope: its units are what the table compares, straight away
+    assert set(by_unit["单位"]) == {"统计区 · 统计办公室", "统计区 · =HYPERLINK(\"x\",\"站\")"}
+    assert int(by_unit["学员人数"].sum()) == N_PEOPLE
 
     # people: below target only (default) -> 127, first page of 100, the true total in the caption
     assert "共 127 人" in _captions(at) and "第 1–100 人（第 1/2 页）" in _captions(at)
@@ -152,7 +154,7 @@ def test_dashboard_shows_kpis_units_and_people(hr_world, downloads, monkeypatch)
     assert (row[3], row[6]) == (25, 2)          # 25 学时; a required course done last year still counts
     assert all(c.data_type != "f" for sheet in wb for row in sheet.iter_rows() for c in row)
     units_csv = files[f"学时统计-单位-统计区-{year}.csv"]().decode("utf-8-sig")
-    assert "测试市 · 统计区" in units_csv and units_csv.count("\r\n") == 2
+    assert "统计区 · 统计办公室" in units_csv and units_csv.count("\r\n") == 3
     people_csv = files[f"学时统计-人员-统计区-{year}.csv"]().decode("utf-8-sig")
     assert people_csv.count("\r\n") == 128 and "'=1+1" in people_csv
 
