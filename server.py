@@ -42,6 +42,10 @@ PagesManager.uses_pages_directory = False
 logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 os.environ[AUTH_ROUTES_ENV] = "1"
 upgrade_db()
+# attempts whose time ran out are submitted with what was saved even when nobody comes back (exams sweep: cron)
+from services.attempts import start_sweeper  # noqa: E402
+
+start_sweeper()
 
 
 def _safe_next(value: str | None) -> str:
