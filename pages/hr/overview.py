@@ -174,7 +174,7 @@ else:
         base = alt.Chart(bars_df[["unit_id", "name", "avg_hours", "target", "people", "target_share"]])
         bars = base.mark_bar().encode(
             x=alt.X("avg_hours:Q", title=t("hr.avg_hours")),
-            y=alt.Y("name:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
+            y=alt.Y("name:N", sort=order, title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
             color=alt.condition(alt.datum.avg_hours < alt.datum.target, alt.value("#c0392b"), alt.value("#1f5fa8")),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
             tooltip=[alt.Tooltip("name:N", title=t("field.unit")), alt.Tooltip("people:Q", title=t("hr.people")),

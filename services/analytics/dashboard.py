@@ -127,10 +127,26 @@ def breadcrumbs(scope: Scope, actor: Actor) -> list[tuple[int, str, bool]]:
 
 
 def unit_label(units: dict[int, OrgUnit], unit_id: int) -> str:
-    """A unit's name with its parent's name: 海勃湾区 · 区政府办公室 (same-named units are told apart)."""
+    """A unit's name; when another unit has the same name, with its parent's name: 海勃湾区 · 区政府办公室."""
     u = units[unit_id]
+    names = _name_counts(units)
     parent = units.get(u.parent_id) if u.parent_id else None
-    return f"{parent.name} · {u.name}" if parent else u.name
+    return f"{parent.name} · {u.name}" if parent and names.get(u.name, 0) > 1 else u.name
+
+
+def _name_counts(units: dict[int, OrgUnit]) -> dict[str, int]:
+    key = id(units)
+    cached = _NAME_COUNTS.get(key)
+    if cached is None or cached[0] is not units:
+        counts: dict[str, int] = {}
+        for x in units.values():
+            counts[x.name] = counts.get(x.name, 0) + 1
+        _NAME_COUNTS.clear()
+        cached = _NAME_COUNTS[key] = (units, counts)
+    return cached[1]
+
+
+_NAME_COUNTS: dict[int, tuple[dict, dict[str, int]]] = {}
 
 
 # --- SQL pieces ---------------------------------------------------------------------------------

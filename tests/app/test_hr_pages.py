@@ -127,7 +127,7 @@ def test_dashboard_shows_kpis_units_and_people(hr_world, downloads, monkeypatch)
     assert _metric(at, "考试通过率") == "—"                     # no exams yet
     by_unit = at.dataframe[0].value
     # one district in scope: its units are what the table compares, straight away
-    assert set(by_unit["单位"]) == {"统计区 · 统计办公室", "统计区 · =HYPERLINK(\"x\",\"站\")"}
+    assert set(by_unit["单位"]) == {"统计办公室", "=HYPERLINK(\"x\",\"站\")"}   # unique names: no parent
     assert int(by_unit["学员人数"].sum()) == N_PEOPLE
 
     # people: below target only (default) -> 127, first page of 100, the true total in the caption
@@ -154,7 +154,7 @@ def test_dashboard_shows_kpis_units_and_people(hr_world, downloads, monkeypatch)
     assert (row[3], row[6]) == (25, 2)          # 25 学时; a required course done last year still counts
     assert all(c.data_type != "f" for sheet in wb for row in sheet.iter_rows() for c in row)
     units_csv = files[f"学时统计-单位-统计区-{year}.csv"]().decode("utf-8-sig")
-    assert "统计区 · 统计办公室" in units_csv and units_csv.count("\r\n") == 3
+    assert "统计办公室" in units_csv and units_csv.count("\r\n") == 3
     people_csv = files[f"学时统计-人员-统计区-{year}.csv"]().decode("utf-8-sig")
     assert people_csv.count("\r\n") == 128 and "'=1+1" in people_csv
 
@@ -165,7 +165,7 @@ def test_drill_down_to_a_unit_and_back_up(hr_world, downloads):
     at.run()
     assert not at.exception
     units = at.dataframe[0].value
-    assert set(units["单位"]) == {"统计区 · 统计办公室", "统计区 · =HYPERLINK(\"x\",\"站\")"}
+    assert set(units["单位"]) == {"统计办公室", "=HYPERLINK(\"x\",\"站\")"}
     assert set(units["同级排名"]) == {1, 2} and int(units["学员人数"].sum()) == N_PEOPLE
     # the path is shown: the district's button (current, disabled) and the way back up
     crumbs = {b.label: b for b in at.button if b.key and b.key.startswith("hr_crumb_")}
