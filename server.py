@@ -9,6 +9,7 @@ listed in `allowed_origins`), so another site or another port of this host canno
 with the visitor's cookie; an uncaught error shows the user a short message with an error id, and
 the log gets the traceback under that id."""
 import html
+from contextlib import asynccontextmanager
 import logging
 import os
 import re
@@ -42,10 +43,6 @@ PagesManager.uses_pages_directory = False
 logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 os.environ[AUTH_ROUTES_ENV] = "1"
 upgrade_db()
-# attempts whose time ran out are submitted with what was saved even when nobody comes back (exams sweep: cron)
-from services.attempts import start_sweeper  # noqa: E402
-
-start_sweeper()
 
 
 def _safe_next(value: str | None) -> str:
@@ -329,6 +326,16 @@ def on_script_error(exc: Exception) -> bool:
     return True
 
 
-app = st.App("app.py", routes=[Route("/auth/session", session_route), Route("/auth/logout", logout_route),
+@asynccontextmanager
+async def lifespan(_app):
+    """While the server serves: attempts whose time ran out are submitted with what was saved, even when
+    nobody comes back (`cli.py exams sweep` does the same from cron)."""
+    from services.attempts import start_sweeper, stop_sweeper
+    start_sweeper()
+    yield None
+    stop_sweeper()
+
+
+app = st.App("app.py", lifespan=lifespan, routes=[Route("/auth/session", session_route), Route("/auth/logout", logout_route),
                                Route("/verify", verify_route)],
              middleware=[Middleware(SameOriginWebsockets), Middleware(SecurityHeaders)], on_script_error=on_script_error)

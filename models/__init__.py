@@ -9,8 +9,8 @@ from models.system import AuditLog, Setting, UnitTarget
 from models.user import ROLES, AuthSession, RoleGrant, SignInThrottle, User
 
 __all__ = [
-    "Attempt", "AttemptEvent", "AttemptItem", "EssayGrade", "Exam", "AuditLog", "AuthSession", "Certificate", "Course", "CourseCompletion", "LedgerEntry",
-    "LedgerWeekTotal", "LedgerYearTotal",
-    "Lesson", "LessonFile", "LessonProgress", "Membership", "Notice", "NoticeRecipient", "OrgUnit", "Question", "QuestionVersion", "ROLES",
-    "RoleGrant", "Setting", "SignInThrottle", "UnitTarget", "User",
+    "ROLES", "AnalyticsState", "Attempt", "AttemptEvent", "AttemptItem", "AuditLog", "AuthSession", "Certificate", "Course",
+    "CourseCompletion", "EssayGrade", "Exam", "LedgerEntry", "LedgerWeekTotal", "LedgerYearTotal", "Lesson", "LessonFile",
+    "LessonProgress", "Membership", "Notice", "NoticeRecipient", "OrgUnit", "Question", "QuestionVersion", "RoleGrant",
+    "Setting", "SignInThrottle", "UnitTarget", "User",
 ]

@@ -141,6 +141,8 @@ def catalogue(session: Session, actor: Actor, *, text: str = "", category: str |
     cards = []
     for c in courses:
         ls = lessons.get(c.id, [])
+        if not ls:            # a course still being written (no lesson yet) is not offered
+            continue
         cards.append(CourseCard(
             c.id, c.title, c.title_en, c.category, c.required, c.summary, sum(m for _, _, m in ls),
             _offer(rule, [m for _, _, m in ls], bool(c.quiz)), len(ls), sum(1 for lid, _, _ in ls if lid in done),

@@ -133,6 +133,7 @@ def test_the_sweep_and_the_sweeper_thread_finalise_overdue_attempts(make_user, t
         assert s.get(Attempt, in_time_id).status == "in_progress"
         assert attempts.sweep_overdue(s, system_actor()) == 0
     clock.advance(minutes=60)
+    attempts.stop_sweeper()          # a sweeper another test (or an imported server) started has its own interval
     thread = attempts.start_sweeper(interval_seconds=0.05)
     try:
         assert attempts.start_sweeper(interval_seconds=0.05) is thread      # started once per process
