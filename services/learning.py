@@ -164,7 +164,9 @@ def catalogue_offer(session: Session, actor: Actor) -> CatalogueOffer:
     require_role(actor, "learner")
     rule = credit_rule(session)
     lessons = _lesson_minutes(session)
-    courses = session.exec(select(Course).where(Course.active)).all()
+    # the courses the catalogue shows this learner: their audience, with lessons
+    courses = [c for c in session.exec(select(Course).where(Course.active)).all()
+               if lessons.get(c.id) and _in_audience(session, actor, c)]
     offers = {c.id: _offer(rule, [m for _, _, m in lessons.get(c.id, [])], bool(c.quiz)) for c in courses}
     done, passed = _done_lessons(session, actor.id), _passed_quizzes(session, actor.id)
     legacy = set(session.exec(select(LedgerEntry.source_id).where(LedgerEntry.user_id == actor.id,

@@ -108,11 +108,12 @@ def test_the_catalogue_offers_every_lesson_tier_and_the_quiz_bonuses(session, ma
     actor = make_user("learner")
     rule = settings.credit_rule(session)
     offer = learning.catalogue_offer(session, actor)
+    cards = {c.id: c for c in learning.catalogue(session, actor)}
     expected = 0.0
     for c in session.exec(select(Course).where(Course.active)).all():
-        expected += sum(rule.lesson_hours(ls.minutes) for ls in lessons_of(session, c.id)) + (rule.quiz_bonus if c.quiz else 0)
-    assert offer.hours == round(expected, 2)
-    cards = {c.id: c for c in learning.catalogue(session, actor)}
+        if c.id in cards:     # what this learner is offered (other tests add courses for other audiences)
+            expected += sum(rule.lesson_hours(ls.minutes) for ls in lessons_of(session, c.id)) + (rule.quiz_bonus if c.quiz else 0)
+    assert offer.hours == round(expected, 2) > 50
     assert offer.courses == len(cards) and round(sum(c.credit_hours for c in cards.values()), 2) == offer.hours
     assert cards["egov"].credit_hours == sum(rule.lesson_hours(ls.minutes) for ls in lessons_of(session, "egov")) + rule.quiz_bonus
     assert offer.available == offer.hours                       # nothing earned yet
