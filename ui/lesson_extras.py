@@ -33,11 +33,11 @@ def lesson_extras(actor, lesson_id: str) -> None:
                 st.video(data, format=f.mime)
                 st.caption(f.name + (f" · {f.media_minutes:g} {t('courses.minutes_unit')}" if f.media_minutes else ""))
             else:
-                def _data(fid=f.id) -> bytes:     # read when clicked
-                    with db() as s:
-                        return courses.file_bytes(s, actor, file_id=fid)[1]
-                st.download_button(t("course.download_file", name=f.name), data=_data, file_name=f.name, mime=f.mime,
-                                   icon=":material/picture_as_pdf:", key=f"course_file_{f.id}")
+                # the bytes themselves, not a callable: a deferred download is lost when the page reruns while it
+                # is prepared (the study countdown reruns the page when it ends)
+                _, data = fetch(lambda s, fid=f.id: courses.file_bytes(s, actor, file_id=fid))
+                st.download_button(t("course.download_file", name=f.name), data=data, file_name=f.name, mime=f.mime,
+                                   icon=":material/picture_as_pdf:", key=f"course_file_{f.id}", on_click="ignore")
     checks = fetch(lambda s: selfcheck.lesson_checks(s, actor, lesson_id=lesson_id))
     if not checks:
         return
