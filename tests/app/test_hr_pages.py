@@ -1,6 +1,7 @@
 """The HR pages with data: the dashboard (KPIs, unit table, drill-down, each filter, a person's record),
 people paged with the true total, the exports built only when clicked (filters on the first sheet,
 one sheet per table, CSV), scope, the early-warning page and its reminder reaching the learner's home."""
+import os
 import io
 from datetime import datetime
 
@@ -21,6 +22,9 @@ from tests.conftest import uid
 
 N_PEOPLE = 130          # more than one screen (100 a page)
 
+# Old data from before the input checks may hold a NUL (SQLite stored it); PostgreSQL never could.
+NUL_NAME = "张三（旧）" if os.environ.get("TEST_DATABASE_URL") else "张\x00三"
+
 
 @pytest.fixture(scope="module")
 def hr_world(make_user_module, tree):
@@ -37,7 +41,7 @@ def hr_world(make_user_module, tree):
     tag = uid("p")
     now = utcnow()
     with session_scope() as s:
-        rows = [{"username": f"{tag}{i:03d}", "name": {20: "=1+1", 21: "张\x00三"}.get(i, f"学员{i:03d}"),
+        rows = [{"username": f"{tag}{i:03d}", "name": {20: "=1+1", 21: NUL_NAME}.get(i, f"学员{i:03d}"),
                  "unit_id": ids["office"] if i % 2 else ids["station"], "password_hash": "x",
                  "must_change_password": False, "locale": "zh-CN", "active": True, "failed_logins": 0,
                  "created_at": now} for i in range(N_PEOPLE)]
@@ -134,7 +138,7 @@ def test_dashboard_shows_kpis_units_and_people(hr_world, downloads, monkeypatch)
     assert "共 127 人" in _captions(at) and "第 1–100 人（第 1/2 页）" in _captions(at)
     people = _people_table(at)
     assert len(people) == 100 and set(people["学时合计"]) == {0} and set(people["距目标差"]) == {50}
-    assert "=1+1" in set(people["姓名"]) and "张\x00三" in set(people["姓名"])   # shown as text
+    assert "=1+1" in set(people["姓名"]) and NUL_NAME in set(people["姓名"])   # shown as text
 
     # the exports are callables: nothing was built while drawing the page
     assert built == [] and downloads["static"] == []
@@ -149,7 +153,7 @@ def test_dashboard_shows_kpis_units_and_people(hr_world, downloads, monkeypatch)
     ws = wb["人员"]
     assert [c.value for c in ws[3]][:3] == ["用户名", "姓名", "单位"]
     body = list(ws.iter_rows(min_row=4, values_only=True))
-    assert len(body) == 127 and {"=1+1", "张\ufffd三"} <= {r[1] for r in body}
+    assert len(body) == 127 and {"=1+1", NUL_NAME.replace("\x00", "\ufffd")} <= {r[1] for r in body}   # XML cannot hold a NUL
     row = next(r for r in body if r[1] == "学员005")
     assert (row[3], row[6]) == (25, 2)          # 25 学时; a required course done last year still counts
     assert all(c.data_type != "f" for sheet in wb for row in sheet.iter_rows() for c in row)
