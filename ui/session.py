@@ -112,7 +112,9 @@ def client_address() -> str:
 
 def _go(url: str) -> None:
     """Navigate the browser (our own static script; the URL is JSON-encoded)."""
-    st.html(f"<script>window.location.replace({json.dumps(url)})</script>", unsafe_allow_javascript=True)
+    # JSON-encoded, and "<" escaped so no value can close the script element
+    st.html(f"<script>window.location.replace({json.dumps(url).replace('<', chr(92) + 'u003c')})</script>",
+            unsafe_allow_javascript=True)
 
 
 def complete_sign_in(user_id: int, next_path: str = "/") -> None:
