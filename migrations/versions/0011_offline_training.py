@@ -1,0 +1,24 @@
+"""offline training classes and attendance (issue 10)
+
+Revision ID: 0011
+Revises: 0010
+"""
+from collections.abc import Sequence
+from typing import Union
+
+import sqlalchemy as sa  # noqa: F401
+import sqlmodel  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision: str = '0011'
+down_revision: Union[str, None] = '0010'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
