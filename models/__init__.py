@@ -5,12 +5,14 @@ from models.exam import AttemptEvent, EssayGrade, Exam
 from models.learning import Attempt, AttemptItem, CourseCompletion, LedgerEntry, LessonProgress
 from models.notice import AnalyticsState, LedgerWeekTotal, LedgerYearTotal, Notice, NoticeRecipient
 from models.org import Membership, OrgUnit
+from models.practice import Mistake, PracticeCheck, ReviewCard, ReviewLog
 from models.system import AuditLog, Setting, UnitTarget
 from models.user import ROLES, AuthSession, RoleGrant, SignInThrottle, User
 
 __all__ = [
     "ROLES", "AnalyticsState", "Attempt", "AttemptEvent", "AttemptItem", "AuditLog", "AuthSession", "Certificate", "Course",
     "CourseCompletion", "EssayGrade", "Exam", "LedgerEntry", "LedgerWeekTotal", "LedgerYearTotal", "Lesson", "LessonFile",
-    "LessonProgress", "Membership", "Notice", "NoticeRecipient", "OrgUnit", "Question", "QuestionVersion", "RoleGrant",
+    "LessonProgress", "Membership", "Mistake", "Notice", "NoticeRecipient", "OrgUnit", "PracticeCheck", "Question",
+    "QuestionVersion", "ReviewCard", "ReviewLog", "RoleGrant",
     "Setting", "SignInThrottle", "UnitTarget", "User",
 ]
