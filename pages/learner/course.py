@@ -10,8 +10,8 @@ from services import learning
 from services.errors import ServiceError
 from ui.fmt import duration, hours, local_time
 from ui.guard import fetch, guard, show_error
+from ui.attempt_player import play
 from ui.i18n import t
-from ui.questions import answer_widget, review_block
 from ui.session import db
 from ui.lesson_extras import lesson_extras
 from ui.widgets import countdown_text, course_title
@@ -141,20 +141,9 @@ else:
     st.caption(t("course.quiz_rules", n=sum(r["count"] for r in detail.quiz["draw"]),
                  pass_percent=f"{detail.quiz['pass_percent']:g}"))
 
-    # an answer refused in a callback (another window changed it, time up, closed): drop this tab's widget
-    # state for it so that the answer shown is the one stored, and say why
-    reset = st.session_state.pop("course_quiz_reset", None)
-    if reset is not None:
-        prefix, item_id, exc = reset
-        bases = [f"{prefix}_{item_id}"] if item_id is not None else [prefix]
-        for key in [k for k in st.session_state if isinstance(k, str)]:
-            if any(key == b or key.startswith(b + "_") for b in bases):
-                del st.session_state[key]
-        (st.warning if exc.code == "error.answer_changed_elsewhere" else st.error)(
-            t(exc.code, **exc.params), icon=":material/sync_problem:")
-
     state = fetch(lambda s: learning.quiz_state(s, actor, course_id=course_id))
     view = state.current
+
     def _history() -> None:
         """Every closed attempt, newest first (date, score, passed)."""
         if not state.history:
@@ -172,48 +161,11 @@ else:
         }), hide_index=True, width="stretch")
 
     if view is not None and view.status == "in_progress":
-        prefix = f"course_quiz_{view.attempt_id}"
-        versions_key = f"{prefix}_versions"
-        st.session_state[versions_key] = {i.item_id: i.version for i in view.items}
-
-        def _save(item_id, response):
-            versions = st.session_state.get(versions_key, {})
-            try:
-                with db() as s2:
-                    versions[item_id] = learning.save_answer(s2, actor, item_id=item_id, response=response,
-                                                             expected_version=versions.get(item_id))
-            except ServiceError as exc:
-                whole = exc.code in ("error.attempt_overdue", "error.attempt_closed")
-                st.session_state["course_quiz_reset"] = (prefix, None if whole else item_id, exc)
-        answered = sum(1 for i in view.items if i.response not in (None, "", [], {}))
-        st.caption(t("quiz.saved_hint", answered=answered, total=len(view.items)))
-        for item in view.items:
-            with st.container(border=True):
-                answer_widget(prefix, item, _save)
-        if st.button(t("quiz.submit"), type="primary", key="course_quiz_submit"):
-            try:
-                with db() as s:
-                    learning.submit_quiz(s, actor, attempt_id=view.attempt_id)
-            except ServiceError as exc:
-                show_error(exc)
-            else:
-                st.rerun()
+        # the one attempt player (ui/attempt_player.py); a course quiz is short: all questions on one page
+        play(actor, view.attempt_id, prefix="course_quiz", one_per_page=False)
         _history()
     else:
-        if view is not None:
-            st.subheader(t("quiz.last_result"))
-            if view.status == "pending_grading":
-                st.info(t("quiz.pending", score=f"{(view.score or 0):g}"))
-            else:
-                pct = 100 * (view.score or 0) / view.max_score if view.max_score else 0
-                (st.success if view.passed else st.error)(
-                    t("quiz.result", score=f"{(view.score or 0):g}", max=f"{view.max_score:g}", percent=f"{pct:.0f}",
-                      verdict=t("quiz.passed") if view.passed else t("quiz.failed")))
-                if not view.passed:
-                    st.info(t("quiz.failed_hint"))
-            if view.auto_submitted:
-                st.caption(t("quiz.auto_submitted"))
-        # the next step first, then the review of the last attempt (it can be long)
+        # the next step first, then the last attempt's result and review (it can be long)
         label = t("course.quiz_retake") if detail.quiz_passed else t("course.quiz_start")
         if not all_done:
             st.info(t("course.quiz_after_lessons"))
@@ -228,12 +180,7 @@ else:
                 st.rerun()
         _history()
         if view is not None:
-            for item in view.items:
-                if item.pending:     # an essay waiting for a grader: no score yet, not 0
-                    with st.container(border=True):
-                        st.markdown(f"**{item.position}.** " + item.question["text"])
-                        st.caption(t("quiz.pending_item"))
-                        st.text(str(item.response or "—"))
-                else:
-                    review_block(item)
-
+            st.subheader(t("quiz.last_result"))
+            if view.status == "submitted" and view.passed is False:
+                st.info(t("quiz.failed_hint"))
+            play(actor, view.attempt_id, prefix="course_quiz")

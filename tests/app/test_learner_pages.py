@@ -46,12 +46,12 @@ def finish_lessons(actor, course_id):
 
 
 def true_false_item(at: AppTest, attempt_id: int):
-    """The first true/false question on the page: (item id, its radio)."""
+    """The first true/false question on the page: (item id, its radio; keyed by its display position)."""
     with session_scope() as s:
         items = s.exec(select(AttemptItem, QuestionVersion).join(QuestionVersion)
                        .where(AttemptItem.attempt_id == attempt_id).order_by(AttemptItem.position)).all()
         item, version = next((i, v) for i, v in items if v.type == "true_false")
-        return item.id, version.data["answer"], at.radio(key=f"course_quiz_{attempt_id}_{item.id}")
+        return item.id, version.data["answer"], at.radio(key=f"course_quiz_{attempt_id}_q{item.position}")
 
 
 @pytest.fixture
@@ -118,6 +118,8 @@ def test_quiz_resumes_from_the_database_and_shows_result_and_history(make_user):
     _, _, radio = true_false_item(fresh, attempt.id)
     assert radio.value == answer                                   # with its answers
     fresh.button(key="course_quiz_submit").click()
+    fresh.run()
+    fresh.button(key="course_quiz_submit_confirm").click()      # submitting needs a confirmation
     fresh.run()
     assert not fresh.exception
     assert "最近一次测验结果" in shown(fresh)
@@ -186,6 +188,8 @@ def test_passing_completes_and_the_keys_show(make_user):
                                  expected_version=item.version)
     at = course_page(actor.id, "egov", section="quiz")
     at.button(key="course_quiz_submit").click()
+    at.run()
+    at.button(key="course_quiz_submit_confirm").click()         # submitting needs a confirmation
     at.run()
     assert not at.exception
     assert any("通过" in e.value and "未通过" not in e.value for e in at.success)
