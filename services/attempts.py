@@ -196,7 +196,8 @@ def review_policy(session: Session, attempt: Attempt, at: datetime | None = None
     at = at or now()
     if attempt.exam_id is None:
         closed = attempt.status != ATTEMPT_OPEN
-        keys = attempt.status == ATTEMPT_DONE and bool(attempt.passed)
+        # a mock exam draws exam-only questions: its keys only through services/practice.practice_view
+        keys = attempt.status == ATTEMPT_DONE and bool(attempt.passed) and attempt.kind != "mock"
         return closed, keys, keys
     exam = session.get(Exam, attempt.exam_id)
     return (_review_allowed(exam.review_score, attempt, exam, at), _review_allowed(exam.review_answers, attempt, exam, at),
@@ -268,7 +269,8 @@ def save_answer(session: Session, actor: Actor, *, item_id: int, response: Any,
         session.exec(select(Attempt.id).where(Attempt.id == attempt_id).with_for_update(read=True)).all()
     still_open = exists().where(Attempt.id == AttemptItem.attempt_id, Attempt.status == ATTEMPT_OPEN,
                                 (Attempt.deadline_at == None) | (Attempt.deadline_at > at))  # noqa: E711
-    stmt = (update(AttemptItem).where(AttemptItem.id == item_id, still_open)
+    # an item of an open attempt with a score was checked (practice: services/practice.check_answer): locked
+    stmt = (update(AttemptItem).where(AttemptItem.id == item_id, still_open, AttemptItem.score.is_(None))
             .values(response=response, saved_at=at, version=AttemptItem.version + 1)
             .returning(AttemptItem.version).execution_options(synchronize_session=False))
     if expected_version is not None:
@@ -280,6 +282,8 @@ def save_answer(session: Session, actor: Actor, *, item_id: int, response: Any,
             raise ValidationFailed("error.attempt_closed")
         if deadline_at is not None and at >= deadline_at:
             raise ValidationFailed("error.attempt_overdue")
+        if session.exec(select(AttemptItem.score).where(AttemptItem.id == item_id)).one() is not None:
+            raise ValidationFailed("error.item_checked", position=position)
         raise ValidationFailed("error.answer_changed_elsewhere", position=position)
     return new_version
 
@@ -411,6 +415,9 @@ def settle(session: Session, attempt_id: int) -> None:
     elif settled and was_passed and attempt.exam_id is not None:   # a review or regrade took the pass away
         from services import exams
         exams.withdraw_pass(session, attempt)
+    if settled:   # wrong answers into the mistake notebook (its entry rules; idempotent)
+        from services import notebook
+        notebook.note_attempt(session, attempt)
 
 
 def overdue(attempt: Attempt, at: datetime) -> bool:

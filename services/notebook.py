@@ -186,6 +186,17 @@ def note_attempt(session: Session, attempt: Attempt) -> int:
         from services.attempts import review_policy
         if not review_policy(session, attempt)[1]:
             return 0
+    if attempt.kind == "review":     # right answers checked but not rated: the automatic rating
+        for check, qid in session.exec(select(PracticeCheck, QuestionVersion.question_id)
+                                       .join(AttemptItem, AttemptItem.id == PracticeCheck.attempt_item_id)
+                                       .join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
+                                       .where(AttemptItem.attempt_id == attempt.id, PracticeCheck.correct,
+                                              ~PracticeCheck.rated)).all():
+            record_recall(session, attempt.user_id, qid, auto_rating(True, check.duration_ms),
+                          attempt_item_id=check.attempt_item_id, duration_ms=check.duration_ms, at=check.checked_at)
+            check.rated = True
+            session.add(check)
+        session.flush()
     n = 0
     for item_id, qid, version, usage in _wrong_items(session, attempt):
         if attempt.kind == "mock" and usage == "exam":

@@ -74,6 +74,12 @@ def _pool(session: Session, actor: Actor, *, types: tuple[str, ...], course_id: 
     return session.exec(q.order_by(QuestionVersion.question_id)).all()
 
 
+def courses(session: Session, actor: Actor) -> list[Any]:
+    """The courses the learner may practise (the catalogue's)."""
+    require_role(actor, "learner")
+    return _visible_courses(session, actor)
+
+
 @dataclass
 class Category:
     path: str
@@ -346,9 +352,5 @@ def finish(session: Session, actor: Actor, *, attempt_id: int) -> attempts.Attem
     attempt = attempts.own_attempt(session, actor, attempt_id)
     if attempt.kind not in ("practice", "review", "mock"):
         raise ValidationFailed("error.not_practice")
-    if attempt.kind == "review" and attempt.status == ATTEMPT_OPEN:   # right answers not rated yet: the automatic rating
-        for item_id, check in _checked(session, attempt_id).items():
-            if check.correct and not check.rated:
-                notebook.rate(session, actor, item_id=item_id)
     attempts.submit_attempt(session, actor, attempt_id=attempt_id)
     return practice_view(session, actor, attempt_id=attempt_id)

@@ -61,4 +61,7 @@ def check_answer(session: Session, actor: Actor, *, lesson_id: str, question_id:
     if not valid_response(record, response):
         raise ValidationFailed("error.bad_response")
     f = fraction(record, response)
+    if f is not None and f < 0.999:   # a wrong self-check answer enters the mistake notebook
+        from services import notebook
+        notebook.record_miss(session, actor.id, question_id, source="selfcheck", version=version.version)
     return CheckResult(f, f is not None and f >= 0.999, correct_response(record), record.get("explanation"))

@@ -115,3 +115,19 @@ def target_resolver(session: Session) -> Callable[[str], float]:
 def target_for_unit(session: Session, unit_id: int | None) -> float:
     unit = session.get(OrgUnit, unit_id) if unit_id is not None else None
     return target_resolver(session)(unit.path if unit else "/")
+
+
+DEFAULT_NOTEBOOK_LEAVE_DAYS = 21   # 错题本: a question leaves after a correct recall at an interval of this many days
+
+
+def notebook_leave_days(session: Session) -> int:
+    return int(_get(session, "notebook_leave_days", DEFAULT_NOTEBOOK_LEAVE_DAYS))
+
+
+def set_notebook_leave_days(session: Session, actor: Actor, *, days: int) -> None:
+    require_admin(actor)
+    if not 1 <= int(days) <= 3650:
+        raise ValidationFailed("error.notebook_days_range")
+    _put(session, actor, "notebook_leave_days", int(days))
+    audit.record(session, actor.id, "settings.notebook_leave_days", days=int(days))
+    session.flush()
