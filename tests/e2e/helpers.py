@@ -136,6 +136,27 @@ class Tab:
                 continue          # the socket closed while waiting: a navigation; look again
         wait_for_app_run(self.page)
 
+    def choose(self, box, typed: str, option: str | re.Pattern, *, reruns: bool = True) -> Tab:
+        """Pick in a Streamlit selectbox (`box`, a combobox locator) by keyboard: type to filter, wait until the
+        wanted option is the highlighted one, press Enter. Clicking the option was flaky on a busy machine: the
+        list re-renders while it filters and the clicked node was detached mid-click (seen 1 in ~10 runs).
+        `reruns=False` inside a form (choosing there does not rerun the script)."""
+        box.click()
+        box.press_sequentially(typed)
+        highlighted = self.page.locator("[role=option][data-focused=true]")
+        for _ in range(5):
+            try:      # the list can close by itself while typing, or highlight another match: ArrowDown moves on
+                expect(highlighted).to_have_text(option, timeout=3_000)
+                break
+            except AssertionError:
+                box.press("ArrowDown")
+        expect(highlighted).to_have_text(option, timeout=3_000)
+        if reruns:
+            self.act(lambda: box.press("Enter"))
+        else:
+            box.press("Enter")
+        return self
+
     # -- small conveniences
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -29,19 +29,8 @@ def _fill_template(path, rows):
 
 
 def _pick(tab, label, option):
-    """Choose in a Streamlit selectbox (a combobox): open it, type to filter, click the option."""
-    page = tab.page
-    box = page.get_by_role("combobox", name=label)
-    box.click()
-    box.press_sequentially(option)
-    choice = page.get_by_role("option", name=option)
-    for _ in range(3):          # the list can close by itself while typing on a busy machine
-        try:
-            expect(choice).to_be_visible(timeout=5_000)
-            break
-        except AssertionError:
-            box.press("ArrowDown")
-    tab.act(choice.click)
+    """Choose in a Streamlit selectbox (a combobox) outside a form."""
+    tab.choose(tab.page.get_by_role("combobox", name=label), option, option)
 
 
 def test_excel_import_edit_and_versions_in_quizzes(server, tabs, tmp_path):
