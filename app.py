@@ -29,6 +29,7 @@ PAGES = [
     ("learn", "pages/learner/course.py", "course", ":material/menu_book:", ("learner", "admin")),
     ("learn", "pages/learner/hours.py", "hours", ":material/schedule:", ("learner", "admin")),
     ("learn", "pages/learner/certificates.py", "certificates", ":material/workspace_premium:", ("learner", "admin")),
+    ("learn", "pages/learner/exams.py", "exams", ":material/assignment:", ("learner", "admin")),
     ("teach", "pages/trainer/bank.py", "bank", ":material/quiz:", ("trainer", "admin")),
     ("teach", "pages/trainer/question_edit.py", "question_edit", ":material/edit_note:", ("trainer", "admin")),
     ("teach", "pages/trainer/question_import.py", "question_import", ":material/upload_file:", ("trainer", "admin")),
