@@ -1,0 +1,80 @@
+"""bench/streamlit_client.py against a real server (`streamlit run server.py` on a free port of 127.0.0.1,
+on this test session's database): the load test's examinees speak exactly this protocol, so if the
+handshake, the rerun request, the widget states, the element ids or the sign-in hand-over change, these
+tests fail before a load run measures nothing."""
+import pytest
+from sqlmodel import select
+
+from bench.streamlit_client import AppError, ProtocolError, StreamlitClient, serve
+from models import User
+from models.db import session_scope
+
+PASSWORD = "Passw0rd!x"
+
+
+@pytest.fixture(scope="module")
+def server(database, tmp_path_factory):
+    with serve(database, log_path=tmp_path_factory.mktemp("server") / "server.log") as srv:
+        yield srv
+
+
+@pytest.fixture
+def learner(make_user):
+    return make_user("learner", password=PASSWORD)
+
+
+def test_sign_in_change_a_widget_and_see_the_rerun(server, learner):
+    c = StreamlitClient(server["url"])
+    try:
+        page, submitted, landed = c.sign_in(learner.username, PASSWORD)
+        for run in (page, submitted, landed):
+            assert run.status == 0 and not run.errors and run.messages > 0
+        # the session cookie came from /auth/session, and the new websocket is signed in with it
+        assert set(c.cookies) == {"isa_session"}
+        assert c.has(key="sidebar_sign_out") and not c.has(kind="block:form")
+        assert any(learner.name in text for text in c.texts())
+
+        # a widget found by its key, changed as the browser changes it: the rerun finishes and the
+        # page is drawn again in English (the choice is stored for this person)
+        locale = c.find(key="sidebar_locale")
+        assert locale.kind == "selectbox" and "English" in locale.options
+        run = c.set(locale, "English")
+        assert run.status == 0 and not run.errors
+        assert c.find(key="sidebar_sign_out").label == "Sign out"
+        with session_scope() as s:
+            assert s.exec(select(User.locale).where(User.id == learner.id)).one() == "en"
+
+        # a fresh page load (a new websocket, as a refresh makes) is still signed in, in English
+        c.open("/hours")
+        assert c.path == "/hours"
+        assert c.find(key="sidebar_sign_out").label == "Sign out"
+    finally:
+        c.close()
+
+
+def test_wrong_password_is_refused_and_sets_no_cookie(server, learner):
+    c = StreamlitClient(server["url"])
+    try:
+        with pytest.raises(AppError, match="sign-in refused"):
+            c.sign_in(learner.username, "not-the-password1")
+        assert c.cookies == {}
+        assert c.has(kind="block:form")        # still the sign-in page
+    finally:
+        c.close()
+
+
+def test_a_websocket_from_another_origin_is_refused(server):
+    c = StreamlitClient(server["url"])
+    port = server["port"]
+    c.origin = f"http://127.0.0.1:{port + 1}"      # what a page on another port of this host would send
+    with pytest.raises(ProtocolError, match="403"):
+        c._connect()
+    c.origin = server["url"]
+    run = c.open("/")
+    assert run.status == 0 and c.has(key="login_username")
+    c.close()
+
+
+def test_only_local_servers():
+    with pytest.raises(ValueError):
+        StreamlitClient("http://example.org:8501")
