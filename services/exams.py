@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from models import Attempt, AttemptItem, Course, Exam, OrgUnit, QuestionVersion, User
 from models.learning import ATTEMPT_DONE, ATTEMPT_OPEN, ATTEMPT_PENDING
@@ -709,6 +709,201 @@ def regrade_exam(session: Session, actor: Actor, *, exam_id: int, question_id: s
                  changed=len(report.changed))
     session.flush()
     return report
+
+
+# ---- the trainer's pages ---------------------------------------------------------------------------
+
+@dataclass
+class ExamRow:
+    """One line of the trainer's list: the exam and how its attempts stand."""
+    exam: ExamPublic
+    attempts: int = 0
+    learners: int = 0
+    in_progress: int = 0
+    pending: int = 0             # waiting for essay grading
+    submitted: int = 0
+    passed: int = 0
+
+
+def exam_rows(session: Session, actor: Actor, *, status: str | None = None) -> list[ExamRow]:
+    """The exams the trainer manages (list_exams) with attempt counts per status (one grouped query)."""
+    from sqlalchemy import case, distinct
+    listed = list_exams(session, actor, status=status)
+    out = {e.id: ExamRow(e) for e in listed}
+    if out:
+        q = (select(Attempt.exam_id, Attempt.status, func.count(Attempt.id), func.count(distinct(Attempt.user_id)),
+                    func.sum(case((Attempt.passed == True, 1), else_=0)))  # noqa: E712
+             .where(col(Attempt.exam_id).in_(list(out))).group_by(Attempt.exam_id, Attempt.status))
+        for exam_id, st, n, _people, passed in session.exec(q).all():
+            row = out[exam_id]
+            row.attempts += n
+            if st == ATTEMPT_OPEN:
+                row.in_progress += n
+            elif st == ATTEMPT_PENDING:
+                row.pending += n
+            else:
+                row.submitted += n
+                row.passed += int(passed or 0)
+        for exam_id, people in session.exec(select(Attempt.exam_id, func.count(distinct(Attempt.user_id)))
+                                            .where(col(Attempt.exam_id).in_(list(out))).group_by(Attempt.exam_id)).all():
+            out[exam_id].learners = people
+    return [out[e.id] for e in listed]
+
+
+@dataclass
+class Person:
+    id: int
+    username: str
+    name: str
+    unit: str | None
+
+    def label(self) -> str:
+        return f"{self.name}（{self.username}）" + (f" · {self.unit}" if self.unit else "")
+
+
+def audience_people(session: Session, actor: Actor, *, text: str = "", ids: list[int] | None = None,
+                    limit: int = 30) -> list[Person]:
+    """People a trainer may name in an exam's audience: active users whose unit lies in the trainer's scope,
+    matching `text` (username or name), or exactly `ids` (to show a saved audience)."""
+    require_role(actor, "trainer")
+    paths = scope_paths(actor, "trainer")
+    q = (select(User.id, User.username, User.name, OrgUnit.name, OrgUnit.path)
+         .join(OrgUnit, OrgUnit.id == User.unit_id, isouter=True))
+    if ids is not None:
+        if not ids:
+            return []
+        q = q.where(col(User.id).in_(ids))
+    else:
+        text = clean_text(text or "", field="search", max_length=100).strip()
+        if not text:
+            return []
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(User.active, col(User.username).ilike(like, escape="\\") | col(User.name).ilike(like, escape="\\"))
+    if ALL not in paths:
+        from sqlalchemy import or_
+        q = q.where(or_(*[col(OrgUnit.path).startswith(p, autoescape=True) for p in paths]))
+    rows = session.exec(q.order_by(User.username).limit(limit if ids is None else len(ids))).all()
+    return [Person(uid, username, name, unit) for uid, username, name, unit, _path in rows]
+
+
+def audience_labels(session: Session, actor: Actor, *, exam: ExamPublic) -> tuple[list[str], list[str]]:
+    """(unit labels, person labels) of an exam's audience, for display."""
+    from services.org import unit_labels
+    labels = unit_labels(session)
+    return ([labels.get(u, str(u)) for u in exam.audience_units],
+            [p.label() for p in audience_people(session, actor, ids=list(exam.audience_users))])
+
+
+@dataclass
+class GradingProgress:
+    essays: int = 0          # essay items of closed attempts
+    blank: int = 0           # of them unanswered: scored 0 without a grader
+    graded: int = 0          # scored by a grader (round 1)
+    reviewed: int = 0        # reviewed by a second grader (round 2)
+    waiting: int = 0         # answered, no score yet
+    attempts_pending: int = 0
+
+    @property
+    def done_fraction(self) -> float:
+        todo = self.essays - self.blank
+        return 1.0 if todo <= 0 else (todo - self.waiting) / todo
+
+
+def grading_progress(session: Session, actor: Actor, *, exam_id: int) -> GradingProgress:
+    """How far essay grading of this exam has come (the grading queue's progress bar)."""
+    exam = _exam(session, exam_id)
+    _can_manage(session, actor, exam)
+    from models import EssayGrade
+    rows = session.exec(select(AttemptItem.id, AttemptItem.response, AttemptItem.score)
+                        .join(Attempt, Attempt.id == AttemptItem.attempt_id)
+                        .join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
+                        .where(Attempt.exam_id == exam_id, Attempt.status != ATTEMPT_OPEN,
+                               QuestionVersion.type == "essay")).all()
+    out = GradingProgress(essays=len(rows))
+    ids = [r[0] for r in rows]
+    rounds: dict[int, set[int]] = {}
+    if ids:
+        for item_id, rnd in session.exec(select(EssayGrade.attempt_item_id, EssayGrade.round)
+                                         .where(col(EssayGrade.attempt_item_id).in_(ids))).all():
+            rounds.setdefault(item_id, set()).add(rnd)
+    for item_id, response, score in rows:
+        if not _answered(response):
+            out.blank += 1
+        elif score is None:
+            out.waiting += 1
+        out.graded += 1 in rounds.get(item_id, set())
+        out.reviewed += 2 in rounds.get(item_id, set())
+    out.attempts_pending = session.exec(select(func.count(Attempt.id)).where(
+        Attempt.exam_id == exam_id, Attempt.status == ATTEMPT_PENDING)).one()
+    return out
+
+
+@dataclass
+class PaperQuestion:
+    question_id: str
+    version: int
+    type: str
+    category: str
+    points: float
+    text: str
+
+
+def paper_questions(session: Session, actor: Actor, *, exam_id: int) -> list[PaperQuestion]:
+    """The questions the exam's attempts hold (for regrading after a key fix): every question on any drawn
+    paper, with its current version and text; a fixed paper's list before anyone has sat it."""
+    from models import Question
+    exam = _exam(session, exam_id)
+    _can_manage(session, actor, exam)
+    held = set(session.exec(select(QuestionVersion.question_id).join(
+        AttemptItem, AttemptItem.question_version_id == QuestionVersion.id).join(
+        Attempt, Attempt.id == AttemptItem.attempt_id).where(Attempt.exam_id == exam_id).distinct()).all())
+    held |= set(exam.question_ids or [])
+    if not held:
+        return []
+    rows = session.exec(select(QuestionVersion).join(Question, (Question.id == QuestionVersion.question_id)
+                                                     & (Question.current_version == QuestionVersion.version))
+                        .where(col(QuestionVersion.question_id).in_(sorted(held))).order_by(QuestionVersion.question_id)).all()
+    return [PaperQuestion(v.question_id, v.version, v.type, v.category, v.points, v.data.get("text", "")) for v in rows]
+
+
+def question_briefs(session: Session, actor: Actor, *, question_ids: list[str]) -> list[PaperQuestion]:
+    """The current versions of these questions in the order given (a fixed paper in the builder); unknown
+    ids are left out (check_paper names them)."""
+    from models import Question
+    require_role(actor, "trainer")
+    if not question_ids:
+        return []
+    rows = {v.question_id: v for v in session.exec(select(QuestionVersion).join(
+        Question, (Question.id == QuestionVersion.question_id) & (Question.current_version == QuestionVersion.version))
+        .where(col(QuestionVersion.question_id).in_(question_ids))).all()}
+    return [PaperQuestion(q, v.version, v.type, v.category, v.points, v.data.get("text", ""))
+            for q in question_ids if (v := rows.get(q)) is not None]
+
+
+@dataclass
+class ExamAuditRow:
+    at: datetime
+    username: str | None
+    action: str
+    detail: dict[str, Any]
+
+
+EXAM_ACTIONS = ("exam.create", "exam.update", "exam.publish", "exam.close", "exam.regrade")
+
+
+def exam_audit(session: Session, actor: Actor, *, exam_id: int, actions: tuple[str, ...] = EXAM_ACTIONS,
+               limit: int = 50) -> list[ExamAuditRow]:
+    """The audit rows of this exam (newest first): who created, changed, published, closed or regraded it."""
+    from models import AuditLog
+    exam = _exam(session, exam_id)
+    _can_manage(session, actor, exam)
+    rows = session.exec(select(AuditLog.at, User.username, AuditLog.action, AuditLog.detail)
+                        .join(User, User.id == AuditLog.actor_id, isouter=True)
+                        .where(col(AuditLog.action).in_(actions))
+                        .order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc())).all()
+    out = [ExamAuditRow(at, username, action, dict(detail or {})) for at, username, action, detail in rows
+           if isinstance(detail, dict) and detail.get("exam") == exam_id]
+    return out[:limit]
 
 
 # ---- the CLI's spec --------------------------------------------------------------------------------
