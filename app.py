@@ -39,6 +39,7 @@ PAGES = [
     ("teach", "pages/trainer/exam_edit.py", "exam_edit", ":material/edit_calendar:", ("trainer", "admin")),
     ("teach", "pages/trainer/grading.py", "grading", ":material/rate_review:", ("trainer", "admin")),
     ("teach", "pages/trainer/exam_results.py", "exam_results", ":material/leaderboard:", ("trainer", "admin")),
+    ("teach", "pages/trainer/item_analysis.py", "item_analysis", ":material/analytics:", ("trainer", "admin")),
     ("hr", "pages/hr/overview.py", "hr_overview", ":material/groups:", ("hr", "admin")),
     ("hr", "pages/hr/warning.py", "hr_warning", ":material/notification_important:", ("hr", "admin")),
     ("admin", "pages/admin/org.py", "org", ":material/account_tree:", ("admin",)),
