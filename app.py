@@ -42,6 +42,7 @@ PAGES = [
     ("teach", "pages/trainer/item_analysis.py", "item_analysis", ":material/analytics:", ("trainer", "admin")),
     ("hr", "pages/hr/overview.py", "hr_overview", ":material/groups:", ("hr", "admin")),
     ("hr", "pages/hr/warning.py", "hr_warning", ":material/notification_important:", ("hr", "admin")),
+    ("hr", "pages/hr/offline.py", "hr_offline", ":material/event_available:", ("hr", "admin")),
     ("admin", "pages/admin/org.py", "org", ":material/account_tree:", ("admin",)),
     ("admin", "pages/admin/users.py", "users", ":material/manage_accounts:", ("admin",)),
     ("admin", "pages/admin/import_users.py", "import_users", ":material/upload_file:", ("admin",)),
