@@ -69,7 +69,7 @@ if kind == "rules":
         st.markdown("**" + t("texedit.rules") + "**")
         for i, r in enumerate(rules):
             d, c = _describe(r), by_index.get(i)
-            cols = st.columns([3, 2, 1, 1, 1, 2, 1], vertical_alignment="center")
+            cols = st.columns([3, 1.5, 1.2, 1, 1.5, 2, 1.3], vertical_alignment="center")
             cols[0].text(d["category"])
             cols[1].text(d["type"])
             cols[2].text(d["difficulty"])
@@ -83,7 +83,7 @@ if kind == "rules":
     else:
         st.caption(t("texedit.no_rules"))
     if not frozen:
-        with st.form(f"{K}_add_rule", clear_on_submit=False, border=True):
+        with st.container(key="xe_add_rule_form"), st.form(f"{K}_add_rule", clear_on_submit=False, border=True):
             st.markdown("**" + t("texedit.add_rule") + "**")
             a1, a2, a3 = st.columns([3, 2, 2])
             cat = a1.selectbox(t("bank.category"), [""] + categories, key=f"{K}_new_category",
@@ -212,7 +212,7 @@ with right, st.container(border=True):
     scope_units = [int(p.strip("/").split("/")[-1]) for p in actor.scopes.get("trainer", ()) if p.strip("/")]
     default_units = list(base.audience_units) if exam else ([] if everyone else [u for u in scope_units if u in unit_names][:1])
     units = st.multiselect(t("texedit.audience_units"), list(unit_names), default=[u for u in default_units if u in unit_names],
-                           format_func=unit_names.get, key=f"{K}_units",
+                           format_func=unit_names.get, key=f"{K}_units", placeholder=t("texedit.units_placeholder"),
                            help=t("texedit.audience_help" if everyone else "texedit.audience_scoped"))
     people_key = f"{K}_people"
     picked_people: list[int] = st.session_state.get(people_key, list(base.audience_users))
@@ -222,7 +222,8 @@ with right, st.container(border=True):
     known.update({p.id: p.label() for p in found_people})
     people = st.multiselect(t("texedit.audience_people"), list(dict.fromkeys(picked_people + [p.id for p in found_people])),
                             default=picked_people if people_key not in st.session_state else None,
-                            format_func=lambda i: known.get(i, str(i)), key=people_key)
+                            format_func=lambda i: known.get(i, str(i)), key=people_key,
+                            placeholder=t("texedit.people_placeholder"))
     if not units and not people:
         st.caption(t("texedit.audience_everyone" if everyone else "texedit.audience_needed"))
     st.markdown("**" + t("texedit.review") + "**")

@@ -67,7 +67,7 @@ if not res.attempts:
 else:
     STATUSES = ["in_progress", "pending_grading", "submitted"]
     f1, f2, f3, f4 = st.columns([2, 2, 1, 2])
-    statuses = f1.multiselect(t("tresults.f_status"), STATUSES, key="tresults_f_status",
+    statuses = f1.multiselect(t("tresults.f_status"), STATUSES, key="tresults_f_status", placeholder=t("tresults.all"),
                               format_func=lambda s: t(f"tresults.status.{s}"))
     units = sorted({a.unit for a in res.attempts if a.unit})
     unit = f2.selectbox(t("field.unit"), [""] + units, key="tresults_f_unit", format_func=lambda u: u or t("tresults.all_units"))

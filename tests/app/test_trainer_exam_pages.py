@@ -370,3 +370,43 @@ def test_named_people_in_the_audience(trainer, district):
         exam = s.exec(select(Exam).where(Exam.title == "指定人员的考试", Exam.created_by == trainer.id)).one()
         assert exam.audience_users == [person.id] and exam.audience_units == []
         assert s.exec(select(User.name).where(User.id == person.id)).one() == person.name
+
+
+def test_a_fixed_paper_is_picked_from_a_bank_search(trainer):
+    cat, ids = make_questions(3, "single_choice", usage="exam")
+    at = run(page_as(EDIT, trainer.id))
+    at.text_input(key="xe_new_title").input("固定试卷考试")
+    at.radio(key="xe_new_kind").set_value("fixed")
+    run(at)
+    assert any("还没有选题" in c.value for c in at.caption)
+    assert any("题库无法满足" in e.value for e in at.error)           # an empty paper cannot be saved
+    at.selectbox(key="xe_new_f_category").set_value(cat)
+    run(at)
+    found_key = f"xe_new_found_{cat}__"
+    at.session_state[found_key] = {"selection": {"rows": [0, 2], "columns": []}}    # rows ticked in the table
+    run(at)
+    click(at, "xe_new_fixed_add")
+    assert any("已选题目（2 题）" in m.value for m in at.markdown)
+    assert any("每份试卷 2 题" in x.value and "1 套不同试卷" in x.value for x in at.success), texts(at)
+    click(at, "xe_save")
+    with session_scope() as s:
+        exam = s.exec(select(Exam).where(Exam.title == "固定试卷考试", Exam.created_by == trainer.id)).one()
+        assert exam.question_ids == [sorted(ids)[0], sorted(ids)[2]] and exam.rules is None   # the bank lists by id
+
+
+def test_a_published_exams_settings_still_save_with_the_paper_frozen(trainer, district):
+    cat, _ = make_questions(3, "true_false")
+    with session_scope() as s:
+        exam_id = exams.create_exam(s, trainer, exam_in=exam_in(cat, count=2, title="改设置的考试", audience_units=[district],
+                                                                rules=[{"type": "true_false", "category": cat, "count": 2,
+                                                                        "difficulty": [1, 5], "points": 5}]))
+        exams.publish_exam(s, trainer, exam_id=exam_id)
+        rules = s.get(Exam, exam_id).rules
+    at = run(page_as(EDIT, trainer.id, exam=exam_id))
+    assert "每题 5.0 分" in texts(at) and "1–5" in texts(at)        # the frozen rule, shown read-only
+    at.number_input(key=f"xe_{exam_id}_limit").set_value(90)
+    click(at, "xe_save")
+    assert any("已保存" in x.value for x in at.success), texts(at)
+    with session_scope() as s:
+        exam = s.get(Exam, exam_id)
+        assert exam.time_limit_minutes == 90 and exam.rules == rules and exam.status == "published"
