@@ -275,18 +275,26 @@ def test_typing_is_saved_while_typed_never_reset_and_kept_on_reload(page_server,
 def test_text_typed_while_the_server_is_down_is_saved_once_it_is_back(restartable, open_page):
     tab = open_page(restartable)
     page = tab.page
-    essay = page.get_by_label("作文")
+    essay, blank = page.get_by_label("作文"), page.get_by_label("填空")
     essay.click()
     essay.press_sequentially("断线前")
     expect(page.get_by_text("essay saved: 断线前", exact=True)).to_be_visible(timeout=5_000)
+    # a whole-page run last: on reconnecting Streamlit then reruns nothing by itself, the fields must resend
+    tab.act(lambda: page.get_by_role("button", name="rerun").click())
     restartable.kill()
     expect(page.locator('[data-testid="stApp"]')).not_to_have_attribute("data-test-connection-state", "CONNECTED")
+    essay.click()
     essay.press_sequentially("，断线中写的")
-    page.get_by_text("题目正文").click()                          # leave the field: its save goes nowhere
+    blank.click()                                                # leaving the essay: its save goes nowhere
+    blank.press_sequentially("填空答案")
+    page.get_by_text("题目正文").click()
     restartable.start()
     full = "断线前，断线中写的"
     expect(page.get_by_text("essay saved: " + full, exact=True)).to_be_visible(timeout=60_000)
-    expect(page.get_by_label("作文")).to_have_value(full)
+    expect(page.get_by_text("blank saved: 填空答案", exact=True)).to_be_visible(timeout=60_000)
+    expect(essay).to_have_value(full)
     assert received(restartable, "essay") == ["断线前", full]
+    assert received(restartable, "blank") == ["填空答案"]
     tab.reload()
     expect(page.get_by_label("作文")).to_have_value(full)
+    expect(page.get_by_label("填空")).to_have_value("填空答案")
