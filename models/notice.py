@@ -41,6 +41,11 @@ ANALYTICS_INDEXES = (
         "kind", "submitted_at", "status", "user_id", "passed", "score", "max_score", "course_id"))),
     Index("ix_course_completion_course_at", CourseCompletion.__table__.c.course_id,
           CourseCompletion.__table__.c.completed_at, CourseCompletion.__table__.c.user_id),
+    # migration 0012: one person's exams and completions read from the index alone (drill-down)
+    Index("ix_attempt_user_exam", *(Attempt.__table__.c[c] for c in (
+        "user_id", "kind", "status", "submitted_at", "passed", "score", "max_score", "course_id", "exam_id"))),
+    Index("ix_course_completion_user_at", *(CourseCompletion.__table__.c[c] for c in (
+        "user_id", "completed_at", "course_id"))),
 )
 
 

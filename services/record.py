@@ -197,7 +197,7 @@ def _num(value: float | None) -> str:
 
 
 def _when(value, with_time: bool = False) -> str:
-    if value is None or (not isinstance(value, (date, datetime)) and pd.isna(value)):
+    if value is None or pd.isna(value):     # NaT is a datetime too: a course not done beside a done one
         return "—"
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
@@ -227,7 +227,7 @@ def _tables(rec: TrainingRecord) -> list[tuple[str, list[tuple[str, float]], lis
     return [
         ("课程", [("课程", 5), ("类别", 1.2), ("已学课件", 1.6), ("学时", 1.2), ("完成日期", 2)],
          [(r.course, yes_no[bool(r.required)], f"{r.lessons_done}/{r.lessons_total}", _num(r.hours),
-           _when(r.completed_at) if r.completed_at is not None else "未完成")
+           _when(r.completed_at) if not pd.isna(r.completed_at) else "未完成")
           for r in rec.courses.itertuples()]),
         ("课件", [("课程", 3.5), ("课件", 4.5), ("学完时间", 2.4), ("学时", 1.2)],
          [(r.course, r.lesson, _when(r.completed_at, True), _num(r.hours)) for r in rec.lessons.itertuples()]),

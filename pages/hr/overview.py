@@ -19,6 +19,7 @@ from ui.i18n import t
 from ui.session import db
 
 PAGE_SIZE = 100
+UNSAFE_FILE_CHARS = re.compile(r'[\\/:*?"<>|\s\x00-\x1f]+')
 
 actor = guard("hr")
 st.title(t("hr.title"))
@@ -63,6 +64,15 @@ for key in (f"hr_bars_{current}", f"hr_units_{current}"):
         st.session_state["hr_unit"] = int(picked)
         st.session_state.pop("hr_person", None)
         break
+
+
+def _record_service():
+    """services.record (the training record as PDF / Excel), or None while it is not there."""
+    try:
+        from services import record
+    except ImportError:
+        return None
+    return record if hasattr(record, "record_pdf") and hasattr(record, "record_xlsx") else None
 
 
 def go(unit_id):
@@ -225,6 +235,25 @@ if not board.heatmap.empty:
                      alt.Tooltip("pct:Q", title=t("hr.completion_pct"))]
         ).properties(height=max(160, 26 * heat["label"].nunique())), width="stretch")
 
+# pass rate by exam: lowest first; the same title twice is told apart by its number
+exams = board.exams.dropna(subset=["pass_rate"]).copy()
+if not exams.empty:
+    st.subheader(t("hr.chart_exams"))
+    st.caption(t("hr.chart_exams_help"))
+    twice = exams["exam"].duplicated(keep=False)
+    exams["name"] = [f"{e} #{i}" if d and i is not None and not pd.isna(i) else e
+                     for e, i, d in zip(exams["exam"], exams["exam_id"], twice)]
+    exams["pct"] = (exams["pass_rate"] * 100).round(1)
+    st.altair_chart(alt.Chart(exams).mark_bar().encode(
+        x=alt.X("pass_rate:Q", title=t("hr.exam_pass_rate"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        y=alt.Y("name:N", sort=list(exams["name"]), title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
+        color=alt.condition(alt.datum.pass_rate < 0.6, alt.value("#c0392b"), alt.value("#1f5fa8")),
+        tooltip=[alt.Tooltip("name:N", title=t("hr.exam")), alt.Tooltip("attempts:Q", title=t("hr.attempts")),
+                 alt.Tooltip("people:Q", title=t("hr.people")), alt.Tooltip("passed:Q", title=t("hr.passed")),
+                 alt.Tooltip("pct:Q", title=t("hr.exam_pass_rate")),
+                 alt.Tooltip("avg_score:Q", title=t("hr.exam_avg_score"))]
+    ).properties(height=max(120, 26 * len(exams))), width="stretch")
+
 # --- people of the unit shown (the year of the period), largest gap first; a row opens the record
 st.subheader(t("hr.people_title") + (f" · {labels[unit_id]}" if unit_id else ""))
 p1, p2 = st.columns([1, 1])
@@ -267,7 +296,21 @@ if person_id is not None:
             st.dataframe(cv.drop(columns=["course_id"]).rename(columns={
                 "course": t("hr.course"), "required": t("hr.kind_required"), "completed_at": t("hr.completed_at"),
                 "hours": t("hr.hours")}), hide_index=True, width="stretch")
-        if st.button(t("hr.person_close"), key="hr_person_close", icon=":material/arrow_upward:"):
+        r1, r2, r3 = st.columns([1, 1, 1])
+        record = _record_service()
+        if record is not None:      # the training record (培训档案) of the year shown, built when clicked
+            def _record(build):
+                def make() -> bytes:
+                    with db() as s:
+                        return build(s, load_actor(s, actor.id), user_id=person_id, year=year)
+                return make
+            stem = "培训档案-" + (UNSAFE_FILE_CHARS.sub("_", rec.name)[:40] or rec.username) + f"-{year}"
+            r1.download_button(t("hr.record_pdf"), _record(record.record_pdf), f"{stem}.pdf", mime="application/pdf",
+                               icon=":material/picture_as_pdf:", on_click="ignore", key="hr_record_pdf")
+            r2.download_button(t("hr.record_xlsx"), _record(record.record_xlsx), f"{stem}.xlsx",
+                               mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                               icon=":material/table_view:", on_click="ignore", key="hr_record_xlsx")
+        if r3.button(t("hr.person_close"), key="hr_person_close", icon=":material/arrow_upward:"):
             st.session_state.pop("hr_person", None)
             st.rerun()
 
@@ -291,14 +334,23 @@ def _everyone():
         return reports.people(s, load_actor(s, actor.id), year=year, unit_id=unit_id, below_target_only=below)
 
 
+exam_headers = {"exam": t("hr.exam"), "attempts": t("hr.attempts"), "people": t("hr.people"),
+                "passed": t("hr.passed"), "pass_rate": t("hr.exam_pass_rate") + " %",
+                "avg_score": t("hr.exam_avg_score")}
+sheet_names = {"filters": t("hr.sheet_filters"), "units": t("hr.sheet_units"), "people": t("hr.sheet_people"),
+               "heat": t("hr.sheet_heat"), "dist": t("hr.sheet_dist"), "trend": t("hr.sheet_trend"),
+               "exams": t("hr.sheet_exams")}
+
+
 def export_xlsx() -> bytes:
     stamp = datetime.now(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
-    return reports.dashboard_xlsx(board, _everyone(), filter_rows=filter_rows + [(t("hr.exported_at"), stamp)],
-                                  unit_headers=unit_headers, people_headers=columns,
-                                  sheet_names={"filters": t("hr.sheet_filters"), "units": t("hr.sheet_units"),
-                                               "people": t("hr.sheet_people"), "heat": t("hr.sheet_heat"),
-                                               "dist": t("hr.sheet_dist"), "trend": t("hr.sheet_trend")},
-                                  title=t("hr.export_title", unit=unit_name, year=period_label))
+    return dash.dashboard_xlsx(board, _everyone(), filter_rows=filter_rows + [(t("hr.exported_at"), stamp)],
+                               unit_headers=unit_headers, people_headers=columns, exam_headers=exam_headers,
+                               sheet_names=sheet_names, title=t("hr.export_title", unit=unit_name, year=period_label))
+
+
+def _pct_of(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    return df.assign(**{column: (df[column] * 100).round(1)}) if not df.empty else df
 
 
 e1, e2, e3 = st.columns(3)
@@ -311,3 +363,15 @@ e2.download_button(t("hr.export_units_csv"), lambda: reports.table_csv(units, un
 e3.download_button(t("hr.export_people_csv"), lambda: reports.table_csv(_everyone(), columns),
                    f"{t('hr.export_file')}-{t('hr.sheet_people')}-{file_unit}-{period_label}.csv", mime="text/csv",
                    icon=":material/group:", on_click="ignore", key="hr_export_people_csv")
+# the other tables as CSV too (the same columns as their sheets)
+more = {"heat": (lambda: _pct_of(board.heatmap, "rate"),
+                 {"label": t("field.unit"), "course": t("hr.course"), "done": t("hr.done"), "people": t("hr.people"),
+                  "rate": t("hr.completion_pct")}),
+        "dist": (lambda: board.distribution, {"bin": t("hr.dist_x"), "people": t("hr.people")}),
+        "trend": (lambda: board.trend, {"week": t("hr.week"), "hours": t("hr.hours"), "entries": t("hr.entries")}),
+        "exams": (lambda: _pct_of(board.exams, "pass_rate"), exam_headers)}
+for col_, (key, (frame, headers)) in zip(st.columns(len(more)), more.items()):
+    col_.download_button(t("hr.export_table_csv", table=sheet_names[key]),
+                         lambda frame=frame, headers=headers: reports.table_csv(frame(), headers),
+                         f"{t('hr.export_file')}-{sheet_names[key]}-{file_unit}-{period_label}.csv", mime="text/csv",
+                         icon=":material/table:", on_click="ignore", key=f"hr_export_{key}_csv")

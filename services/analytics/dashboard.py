@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Float, and_, case, cast, update
+from sqlalchemy import Float, and_, case, cast, literal, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import String
@@ -178,9 +178,18 @@ def course_choices(session: Session) -> dict[str, str]:
 
 
 def _learner_where(unit_ids: Sequence[int] | None):
-    """Active learners in these units (None: in any unit)."""
+    """Active learners in these units (None: in any unit). A few units: each member's grants are
+    looked up (EXISTS, indexed user_id); many: the learner grants are read once (IN)."""
     unit = col(User.unit_id).in_(unit_ids) if unit_ids is not None else col(User.unit_id).is_not(None)
-    return (User.active, unit, col(User.id).in_(select(RoleGrant.user_id).where(RoleGrant.role == "learner")))
+    if unit_ids is not None and len(unit_ids) <= FEW_UNITS:
+        learner = (select(RoleGrant.id).where(RoleGrant.user_id == User.id, RoleGrant.role == "learner")
+                   .correlate(User).exists())
+    else:
+        learner = col(User.id).in_(select(RoleGrant.user_id).where(RoleGrant.role == "learner"))
+    return (User.active, unit, learner)
+
+
+FEW_UNITS = 60
 
 
 def _course_ids(session: Session, f: Filters) -> list[str]:
@@ -281,72 +290,82 @@ LEAF_COLUMNS = ["people", "active", "hours", "reached", "target_sum", "done", "e
 
 
 def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters], course_ids: list[str],
-                  whole: bool = False):
+                  whole: bool = False, heat_courses: Sequence[str] = ()):
     """Per unit (members' own unit only, not yet rolled up), for each period: LEAF_COLUMNS, the 学时
-    distribution per bin, completions per (unit, course). Completions and exams of all periods are
-    read in one pass each. whole: the scope is every unit (no unit filter needed)."""
+    distribution per bin (first period only), completions per (unit, course) of heat_courses (first
+    period only). One statement walks the learners once for every period: each person's 学时 (roll-up
+    or ledger), exams and completions are summed per person in subqueries and joined by user id, then
+    grouped by unit. whole: the scope is every unit (no unit filter needed)."""
     where = _learner_where(unit_ids) if not whole else _learner_where(None)
-    # a small scope: start from its members (indexed user_id) rather than from every completion/attempt
+    # a small scope: the per-person subqueries start from its members (indexed user_id), not from everyone
     members = select(User.id).where(col(User.unit_id).in_(unit_ids))
     target = _target_expr(session, unit_ids)
-    out = []
-    for f in periods:
-        totals = person_totals(session, f)
-        hours = func.coalesce(totals.c.total, 0.0)
-        bucket = case(*[(hours < target * (i + 1) / 10.0, i) for i in range(10)], else_=10)
-        rows = session.exec(
-            select(User.unit_id, bucket.label("bin"), func.count(User.id),
-                   func.sum(case((totals.c.total.is_not(None), 1), else_=0)), func.sum(hours), func.sum(target))
-            .join(totals, totals.c.user_id == User.id, isouter=True)
-            .where(*where).group_by(User.unit_id, bucket)).all()
-        leaf: dict[int, dict[str, float]] = {}
-        dist: dict[int, list[int]] = {}
-        for unit_id, b, n, active, h, tsum in rows:
-            d = leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))
-            d["people"] += n
-            d["active"] += active or 0
-            d["hours"] += float(h or 0)
-            d["target_sum"] += float(tsum or 0)
-            if int(b) == 10:
-                d["reached"] += n
-            dist.setdefault(unit_id, [0] * 11)[int(b)] += n
-        out.append((leaf, dist, {}))
     bounds = [f.bounds() for f in periods]
-    if course_ids:
-        sums = [func.sum(case((CourseCompletion.completed_at < hi, 1), else_=0)) for _, hi in bounds]
-        for unit_id, course_id, *ns in session.exec(
-                select(User.unit_id, CourseCompletion.course_id, *sums)
-                .join(User, User.id == CourseCompletion.user_id)
-                .where(col(CourseCompletion.course_id).in_(course_ids),
-                       CourseCompletion.completed_at < max(hi for _, hi in bounds), *where,
-                       *([] if whole else [col(CourseCompletion.user_id).in_(members)]))
-                .group_by(User.unit_id, CourseCompletion.course_id)).all():
-            for (leaf, _, done), n in zip(out, ns):
-                if n:
-                    done[(unit_id, course_id)] = n
-                    leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))["done"] += n
-    cols = []
+    lo_all, hi_all = min(lo for lo, _ in bounds), max(hi for _, hi in bounds)
+    totals = [person_totals(session, f) for f in periods]
+
     pct = case((Attempt.max_score > 0, cast(Attempt.score, Float) * 100.0 / Attempt.max_score), else_=0.0)
-    for lo, hi in bounds:
+    ecols = []
+    for k, (lo, hi) in enumerate(bounds):
         inside = and_(Attempt.submitted_at >= lo, Attempt.submitted_at < hi)
-        cols += [func.count(case((inside, Attempt.user_id)).distinct()), func.sum(case((inside, 1), else_=0)),
-                 func.sum(case((and_(inside, Attempt.passed), 1), else_=0)), func.sum(case((inside, pct), else_=0.0))]
-    exam_q = (select(User.unit_id, *cols).join(User, User.id == Attempt.user_id)
-              .where(Attempt.kind == "exam", Attempt.status == "submitted",
-                     Attempt.submitted_at >= min(lo for lo, _ in bounds), Attempt.submitted_at < max(hi for _, hi in bounds),
-                     *where, *([] if whole else [col(Attempt.user_id).in_(members)])))
+        ecols += [func.sum(case((inside, 1), else_=0)).label(f"n{k}"),
+                  func.sum(case((and_(inside, Attempt.passed), 1), else_=0)).label(f"p{k}"),
+                  func.sum(case((inside, pct), else_=0.0)).label(f"s{k}")]
+    exam_q = (select(Attempt.user_id, *ecols)
+              .where(Attempt.kind == "exam", Attempt.status == "submitted", Attempt.submitted_at >= lo_all,
+                     Attempt.submitted_at < hi_all, *([] if whole else [col(Attempt.user_id).in_(members)])))
     if periods[0].course_id:
         exam_q = exam_q.where(Attempt.course_id == periods[0].course_id)
-    for unit_id, *vals in session.exec(exam_q.group_by(User.unit_id)).all():
-        for k, (leaf, _, _) in enumerate(out):
-            people, attempts, passed, score_sum = vals[4 * k:4 * k + 4]
-            if not attempts:
-                continue
-            d = leaf.setdefault(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0))
-            d["exam_people"] += people   # a person has one unit: distinct per unit adds up exactly
-            d["exam_attempts"] += attempts
-            d["exam_passed"] += passed or 0
-            d["exam_score_sum"] += float(score_sum or 0)
+    exams = exam_q.group_by(Attempt.user_id).subquery()
+    done = None
+    if course_ids:
+        dcols = [func.sum(case((CourseCompletion.completed_at < hi, 1), else_=0)).label(f"d{k}")
+                 for k, (_, hi) in enumerate(bounds)]
+        done = (select(CourseCompletion.user_id, *dcols)
+                .where(col(CourseCompletion.course_id).in_(course_ids), CourseCompletion.completed_at < hi_all,
+                       *([] if whole else [col(CourseCompletion.user_id).in_(members)]))
+                .group_by(CourseCompletion.user_id).subquery())
+
+    first = func.coalesce(totals[0].c.total, 0.0)
+    bucket = case(*[(first < target * (i + 1) / 10.0, i) for i in range(10)], else_=10)
+    cols = [User.unit_id, bucket.label("bin"), func.count(User.id), func.sum(target)]
+    for k, tot in enumerate(totals):
+        hours = func.coalesce(tot.c.total, 0.0)
+        cols += [func.sum(case((tot.c.total.is_not(None), 1), else_=0)), func.sum(hours),
+                 func.sum(case((hours >= target, 1), else_=0)),
+                 func.sum(func.coalesce(done.c[f"d{k}"], 0)) if done is not None else literal(0),
+                 func.sum(case((exams.c[f"n{k}"] > 0, 1), else_=0)), func.sum(func.coalesce(exams.c[f"n{k}"], 0)),
+                 func.sum(func.coalesce(exams.c[f"p{k}"], 0)), func.sum(func.coalesce(exams.c[f"s{k}"], 0.0))]
+    q = select(*cols).select_from(User)
+    for tot in totals:
+        q = q.join(tot, tot.c.user_id == User.id, isouter=True)
+    q = q.join(exams, exams.c.user_id == User.id, isouter=True)
+    if done is not None:
+        q = q.join(done, done.c.user_id == User.id, isouter=True)
+    out = [({}, {}, {}) for _ in periods]
+    names = ("active", "hours", "reached", "done", "exam_people", "exam_attempts", "exam_passed", "exam_score_sum")
+    for unit_id, b, n, tsum, *vals in session.exec(q.where(*where).group_by(User.unit_id, bucket)).all():
+        for k, (leaf, dist, _) in enumerate(out):
+            d = leaf.get(unit_id)
+            if d is None:
+                d = leaf[unit_id] = dict.fromkeys(LEAF_COLUMNS, 0.0)
+            d["people"] += n
+            d["target_sum"] += float(tsum or 0)
+            for name, v in zip(names, vals[8 * k:8 * k + 8]):
+                d[name] += float(v or 0)
+            if k == 0:
+                dist.setdefault(unit_id, [0] * 11)[int(b)] += n
+    heat_ids = [c for c in course_ids if c in set(heat_courses)]
+    if heat_ids:
+        hi = bounds[0][1]
+        done0 = out[0][2]
+        for unit_id, course_id, n in session.exec(
+                select(User.unit_id, CourseCompletion.course_id, func.count())
+                .join(User, User.id == CourseCompletion.user_id)
+                .where(col(CourseCompletion.course_id).in_(heat_ids), CourseCompletion.completed_at < hi, *where,
+                       *([] if whole else [col(CourseCompletion.user_id).in_(members)]))
+                .group_by(User.unit_id, CourseCompletion.course_id)).all():
+            done0[(unit_id, course_id)] = n
     return out
 
 
@@ -358,12 +377,12 @@ def _roll_up(scope: Scope, leaf: dict[int, dict]) -> dict[int, dict[str, float]]
         u = scope.units.get(unit_id)
         if u is None:
             continue
+        pairs = list(d.items())
         for x in u.path.strip("/").split("/"):
-            a = int(x)
-            if a in visible:
-                acc = out[a]
-                for k in LEAF_COLUMNS:
-                    acc[k] += d[k]
+            acc = out.get(int(x))
+            if acc is not None:
+                for k, v in pairs:
+                    acc[k] += v
     return out
 
 
@@ -397,6 +416,8 @@ def _kpis(d: dict[str, float], n_courses: int) -> dict[str, float | None]:
     }
 
 
+EXAM_COLUMNS = ["exam_id", "course_id", "exam", "attempts", "people", "passed", "pass_rate", "avg_score"]
+
 UNIT_COLUMNS = ["unit_id", "unit", "label", "path", "own", "has_children", "people", "active", "avg_hours",
                 "target", "reached", "target_share", "completion", "exam_pass_rate", "rank"]
 
@@ -409,6 +430,7 @@ class Dashboard:
     distribution: pd.DataFrame   # bin (DIST_BINS), people
     heatmap: pd.DataFrame        # unit_id, label, course_id, course, done, people, rate (required courses)
     trend: pd.DataFrame          # week (Monday, local), hours, entries
+    exams: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EXAM_COLUMNS))  # pass rate by exam
     courses: list[str] = field(default_factory=list)
     root_label: str = ""
 
@@ -427,12 +449,13 @@ def _rows_for(scope: Scope) -> list[tuple[int, bool]]:
     return [(i, False) for i in sorted(kids, key=lambda i: scope.units[i].code)] + [(root.id, True)]
 
 
-def _figures(session: Session, scope: Scope, periods: list[Filters], course_ids: list[str]):
+def _figures(session: Session, scope: Scope, periods: list[Filters], course_ids: list[str],
+             heat_courses: Sequence[str] = ()):
     if not scope.ids:
         return [({}, {}, {}, {}) for _ in periods]
     whole = len(scope.ids) == len(scope.units)
     return [(leaf, dist, done, _roll_up(scope, leaf))
-            for leaf, dist, done in _leaf_figures(session, scope.ids, periods, course_ids, whole)]
+            for leaf, dist, done in _leaf_figures(session, scope.ids, periods, course_ids, whole, heat_courses)]
 
 
 def _total(scope: Scope, leaf: dict, rolled: dict) -> dict[str, float]:
@@ -451,12 +474,15 @@ def dashboard(session: Session, actor: Actor, filters: Filters) -> Dashboard:
     scope = resolve_scope(session, actor, f.unit_id)
     refresh_rollups(session)
     course_ids = _course_ids(session, f)
-    (leaf, dist, done, rolled), (p_leaf, _, _, p_rolled) = _figures(session, scope, [f, f.previous()], course_ids)
+    required = set(session.exec(select(Course.id).where(col(Course.id).in_(course_ids), Course.required)).all())
+    (leaf, dist, done, rolled), (p_leaf, _, _, p_rolled) = _figures(session, scope, [f, f.previous()], course_ids,
+                                                                    sorted(required))
     now_k = _kpis(_total(scope, leaf, rolled), len(course_ids))
     prev_k = _kpis(_total(scope, p_leaf, p_rolled), len(course_ids))
     kpis = {k: Kpi(now_k[k], prev_k[k]) for k in KPI_NAMES}
 
     # the unit table: ranks among siblings by the share meeting the target (1 = best)
+    parents = {u.parent_id for u in scope.units.values()}
     rows = []
     for unit_id, own in _rows_for(scope):
         d = leaf.get(unit_id, dict.fromkeys(LEAF_COLUMNS, 0.0)) if own else rolled[unit_id]
@@ -466,7 +492,7 @@ def dashboard(session: Session, actor: Actor, filters: Filters) -> Dashboard:
         u = scope.units[unit_id]
         rows.append({"unit_id": unit_id, "unit": u.name, "label": unit_label(scope.units, unit_id),
                      "path": unit_path_label(scope.units, unit_id), "own": own,
-                     "has_children": (not own) and any(x.parent_id == unit_id for x in scope.units.values()),
+                     "has_children": (not own) and unit_id in parents,
                      "people": int(d["people"]), "active": int(d["active"]),
                      "avg_hours": round(k["avg_hours"], 2) if k["avg_hours"] is not None else None,
                      "target": round(d["target_sum"] / d["people"], 2) if d["people"] else None,
@@ -487,7 +513,6 @@ def dashboard(session: Session, actor: Actor, filters: Filters) -> Dashboard:
     distribution = pd.DataFrame({"bin": DIST_BINS, "people": counts})
 
     titles = dict(session.exec(select(Course.id, Course.title).where(col(Course.id).in_(course_ids))).all())
-    required = set(session.exec(select(Course.id).where(col(Course.id).in_(course_ids), Course.required)).all())
     heat = []
     done_rolled: dict[tuple[int, str], int] = {}
     visible = set(scope.ids)
@@ -508,7 +533,8 @@ def dashboard(session: Session, actor: Actor, filters: Filters) -> Dashboard:
                              "rate": n / people if people else None})
     heatmap = pd.DataFrame(heat, columns=["unit_id", "label", "course_id", "course", "done", "people", "rate"])
     return Dashboard(filters=f, kpis=kpis, units=units, distribution=distribution, heatmap=heatmap,
-                     trend=weekly_trend(session, scope, f), courses=course_ids,
+                     trend=weekly_trend(session, scope, f), exams=exam_pass_rates(session, scope, f),
+                     courses=course_ids,
                      root_label=unit_path_label(scope.units, scope.root.id) if scope.root else "")
 
 
@@ -535,6 +561,38 @@ def weekly_trend(session: Session, scope: Scope, f: Filters) -> pd.DataFrame:
     df["hours"] = df["hours"].astype(float).round(2)
     df["entries"] = df["entries"].astype(int)
     return df
+
+
+def exam_pass_rates(session: Session, scope: Scope, f: Filters) -> pd.DataFrame:
+    """Per exam (an exam of the exam module, or a course's exam attempts without one): submitted
+    attempts of the scope's learners in the period, people, passed, pass rate, average score (%),
+    lowest pass rate first. The course filter applies; required/elective does not (exams are not)."""
+    from models import Exam
+    if not scope.ids:
+        return pd.DataFrame(columns=EXAM_COLUMNS)
+    f = f.resolved()
+    lo, hi = f.bounds()
+    whole = len(scope.ids) == len(scope.units)
+    pct = case((Attempt.max_score > 0, cast(Attempt.score, Float) * 100.0 / Attempt.max_score), else_=0.0)
+    q = (select(Attempt.exam_id, Attempt.course_id, func.count(), func.count(Attempt.user_id.distinct()),
+                func.sum(case((Attempt.passed, 1), else_=0)), func.avg(pct))
+         .join(User, User.id == Attempt.user_id)
+         .where(Attempt.kind == "exam", Attempt.status == "submitted", Attempt.submitted_at >= lo,
+                Attempt.submitted_at < hi, *_learner_where(None if whole else scope.ids))
+         .group_by(Attempt.exam_id, Attempt.course_id))
+    if f.course_id:
+        q = q.where(Attempt.course_id == f.course_id)
+    rows = session.exec(q).all()
+    exam_titles = dict(session.exec(select(Exam.id, Exam.title).where(
+        col(Exam.id).in_({r[0] for r in rows if r[0] is not None}))).all()) if rows else {}
+    course_titles = dict(session.exec(select(Course.id, Course.title)).all()) if rows else {}
+    out = [{"exam_id": e, "course_id": c,
+            "exam": exam_titles.get(e, f"#{e}") if e is not None else course_titles.get(c, c or "—"),
+            "attempts": int(n), "people": int(people), "passed": int(passed or 0),
+            "pass_rate": (passed or 0) / n if n else None, "avg_score": round(float(avg or 0), 1)}
+           for e, c, n, people, passed, avg in rows]
+    df = pd.DataFrame(out, columns=EXAM_COLUMNS)
+    return df.sort_values(["pass_rate", "exam"], kind="stable").reset_index(drop=True) if not df.empty else df
 
 
 # --- one person ---------------------------------------------------------------------------------
@@ -602,3 +660,32 @@ def data_version(session: Session) -> tuple:
     parts.append(session.exec(select(func.max(Attempt.submitted_at)).where(Attempt.kind == "exam")).one())
     parts.append(session.exec(select(func.max(RoleGrant.id))).one())
     return tuple(str(p) for p in parts)
+
+
+# --- exports ------------------------------------------------------------------------------------
+
+def exams_table(board: Dashboard, headers: dict[str, str]):
+    """The pass-rate-by-exam table as (columns, rows) for the safe writer; rates in percent."""
+    from services import spreadsheets
+    fmt = {"exam": (30, None), "pass_rate": (10, "0.0"), "avg_score": (10, "0.0")}
+    cols = [spreadsheets.Column(h, *fmt.get(c, (10, "0"))) for c, h in headers.items()]
+    rows = [tuple((None if r[c] is None or pd.isna(r[c]) else round(100 * r[c], 1)) if c == "pass_rate" else r[c]
+                  for c in headers) for _, r in board.exams.iterrows()]
+    return cols, rows
+
+
+def dashboard_xlsx(board: Dashboard, people_df: pd.DataFrame, *, filter_rows, unit_headers: dict[str, str],
+                   people_headers: dict[str, str], exam_headers: dict[str, str], sheet_names: dict[str, str],
+                   title: str) -> bytes:
+    """The whole dashboard as one workbook (services.spreadsheets, the safe writer): the filters on the
+    first sheet, then one formatted sheet per table — units, people, required-course heat map, 学时
+    distribution, weekly trend, pass rate by exam."""
+    from services import reports, spreadsheets
+    tables = reports.dashboard_tables(board, people_df, unit_headers=unit_headers, people_headers=people_headers)
+    tables["exams"] = exams_table(board, exam_headers)
+    sheets = [spreadsheets.Sheet(sheet_names["filters"], [spreadsheets.Column("", 18), spreadsheets.Column("", 60)],
+                                 [tuple(r) for r in filter_rows], title_rows=[title], freeze_header=False)]
+    for key in ("units", "people", "heat", "dist", "trend", "exams"):
+        cols, rows = tables[key]
+        sheets.append(spreadsheets.Sheet(sheet_names[key], cols, rows, title_rows=[title], auto_filter=True))
+    return spreadsheets.workbook_xlsx(*sheets)

@@ -122,8 +122,8 @@ def _people_table(at):
 
 def test_dashboard_shows_kpis_units_and_people(hr_world, downloads, monkeypatch):
     built = []
-    real = reports.dashboard_xlsx
-    monkeypatch.setattr(reports, "dashboard_xlsx", lambda *a, **kw: built.append(1) or real(*a, **kw))
+    real = dash.dashboard_xlsx
+    monkeypatch.setattr(dash, "dashboard_xlsx", lambda *a, **kw: built.append(1) or real(*a, **kw))
     at = _hr_page(hr_world["hr"])
     assert _metric(at, "学员人数") == str(N_PEOPLE)
     assert _metric(at, "达标率") == f"{100 * 3 / N_PEOPLE:.1f}%"
@@ -147,7 +147,7 @@ def test_dashboard_shows_kpis_units_and_people(hr_world, downloads, monkeypatch)
     xlsx = files[f"学时统计-统计区-{year}.xlsx"]
     wb = load_workbook(io.BytesIO(xlsx()))
     assert built == [1]
-    assert wb.sheetnames == ["筛选条件", "单位", "人员", "必修课完成", "学时分布", "每周趋势"]
+    assert wb.sheetnames == ["筛选条件", "单位", "人员", "必修课完成", "学时分布", "每周趋势", "考试通过率"]
     filters = {r[0]: r[1] for r in wb["筛选条件"].iter_rows(min_row=3, values_only=True) if r[0]}
     assert filters["管理范围"] == "统计区" and filters["统计期间"] == str(year) and filters["人员明细"] == "只看未达标"
     ws = wb["人员"]
@@ -161,6 +161,13 @@ def test_dashboard_shows_kpis_units_and_people(hr_world, downloads, monkeypatch)
     assert "统计办公室" in units_csv and units_csv.count("\r\n") == 3
     people_csv = files[f"学时统计-人员-统计区-{year}.csv"]().decode("utf-8-sig")
     assert people_csv.count("\r\n") == 128 and "'=1+1" in people_csv
+    # every other table as CSV too: the heat map, the distribution, the trend, exams (header only: none yet)
+    dist_csv = files[f"学时统计-学时分布-统计区-{year}.csv"]().decode("utf-8-sig").splitlines()
+    assert dist_csv[0] == "已完成年度目标的比例,学员人数" and len(dist_csv) == 12 and dist_csv[-1] == "≥100%,3"
+    heat_csv = files[f"学时统计-必修课完成-统计区-{year}.csv"]().decode("utf-8-sig").splitlines()
+    assert heat_csv[0].startswith("单位,课程,") and len(heat_csv) > 1
+    assert files[f"学时统计-每周趋势-统计区-{year}.csv"]().decode("utf-8-sig").startswith("周,")
+    assert len(files[f"学时统计-考试通过率-统计区-{year}.csv"]().decode("utf-8-sig").splitlines()) == 1
 
 
 def test_drill_down_to_a_unit_and_back_up(hr_world, downloads):
@@ -235,11 +242,17 @@ def test_paging_and_the_unit_in_the_file_name(hr_world, downloads):
     assert sum(1 for _ in wb["人员"].iter_rows(min_row=4)) == N_PEOPLE // 2
 
 
-def test_a_person_record_and_scope(hr_world, make_user_module):
+def test_a_person_record_and_scope(hr_world, make_user_module, downloads):
     person = hr_world["people"][5]
     at = _hr_page(hr_world["hr"], hr_person=person)
     assert "培训档案：学员005" in " ".join(s.value for s in at.subheader)
     assert _metric(at, "已完成必修课") == "2"
+    # the person's training record as PDF and Excel, built when clicked (services.record)
+    files = dict(downloads["deferred"])
+    pdf = files[f"培训档案-学员005-{local_year()}.pdf"]()
+    assert pdf.startswith(b"%PDF")
+    wb = load_workbook(io.BytesIO(files[f"培训档案-学员005-{local_year()}.xlsx"]()))
+    assert any("学员005" in str(c.value) for row in wb.worksheets[0].iter_rows() for c in row if c.value)
     outsider = make_user_module("learner", unit="district2")
     at = _hr_page(hr_world["hr"], hr_person=outsider.id)
     assert "该对象不在您的管理范围内。" in " ".join(e.value for e in at.error)

@@ -195,11 +195,27 @@ def test_exam_kpis_from_exam_attempts(world, session):
                           started_at=datetime(Y, 4, 1, tzinfo=UTC), submitted_at=datetime(Y, 4, 1, 1, tzinfo=UTC)))
         s.add(Attempt(user_id=p["c"], kind="quiz", status="submitted", score=10, max_score=100, passed=False,
                       started_at=datetime(Y, 4, 1, tzinfo=UTC), submitted_at=datetime(Y, 4, 1, 1, tzinfo=UTC)))
-    k = _board(session, world).kpis
+    board = _board(session, world)
+    k = board.kpis
     assert k["exam_participation"].value == pytest.approx(2 / 5)
     assert k["exam_pass_rate"].value == pytest.approx(2 / 3)
     assert k["exam_avg_score"].value == pytest.approx(70)
     assert k["exam_pass_rate"].previous is None                          # no exams last year: "—"
+    # pass rate by exam: the three exam attempts (no exam of the exam module: one row), not the quiz
+    (row,) = board.exams.to_dict("records")
+    assert (row["attempts"], row["people"], row["passed"]) == (3, 2, 2)
+    assert row["pass_rate"] == pytest.approx(2 / 3) and row["avg_score"] == pytest.approx(70)
+    # the year boundary in the city clock: submitted 2026-01-01 00:30 local (2025-12-31 16:30 UTC) is 2026's
+    with session_scope() as s:
+        s.add(Attempt(user_id=p["d"], kind="exam", status="submitted", score=100, max_score=100, passed=True,
+                      started_at=datetime(Y, 12, 31, 16, tzinfo=UTC), submitted_at=datetime(Y, 12, 31, 16, 30, tzinfo=UTC)))
+    board = _board(session, world)
+    assert board.kpis["exam_pass_rate"].value == pytest.approx(2 / 3) and board.exams["attempts"].tolist() == [3]
+    nxt = dash.dashboard(session, world["hr"], Filters(year=Y + 1))
+    session.commit()
+    assert nxt.kpis["exam_pass_rate"].value == 1 and nxt.kpis["exam_participation"].value == pytest.approx(1 / 5)
+    assert nxt.kpis["exam_pass_rate"].previous == pytest.approx(2 / 3)    # the previous period is Y
+    assert nxt.exams["attempts"].tolist() == [1]
 
 
 def test_scope_other_district_and_person_record(world, session):
