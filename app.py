@@ -27,6 +27,8 @@ PAGES = [
     ("learn", "pages/learner/home.py", "home", ":material/home:", ("learner", "admin")),
     ("learn", "pages/learner/catalogue.py", "catalogue", ":material/library_books:", ("learner", "admin")),
     ("learn", "pages/learner/course.py", "course", ":material/menu_book:", ("learner", "admin")),
+    ("learn", "pages/learner/practice.py", "practice", ":material/exercise:", ("learner", "admin")),
+    ("learn", "pages/learner/notebook.py", "notebook", ":material/auto_stories:", ("learner", "admin")),
     ("learn", "pages/learner/hours.py", "hours", ":material/schedule:", ("learner", "admin")),
     ("learn", "pages/learner/certificates.py", "certificates", ":material/workspace_premium:", ("learner", "admin")),
     ("learn", "pages/learner/exams.py", "exams", ":material/assignment:", ("learner", "admin")),

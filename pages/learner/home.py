@@ -1,7 +1,7 @@
 """Learner home: what to do next."""
 import streamlit as st
 
-from services import learning, ledger, notices
+from services import learning, ledger, notebook, notices
 from ui.fmt import hours, local_time, md_text
 from ui.guard import guard
 from ui.i18n import t
@@ -14,6 +14,7 @@ with db() as s:
     steps = learning.next_steps(s, actor)
     offer = learning.catalogue_offer(s, actor)
     unread = notices.my_notices(s, actor, unread_only=True, limit=5)
+    due_reviews = notebook.due_count(s, actor)
 
 st.title(t("home.title", name=md_text(actor.name)))
 for note in unread:   # notices from HR: sender named, text shown as text, read on click
@@ -31,7 +32,18 @@ c3.metric(t("hours.remaining"), hours(max(0.0, summary.target - summary.total)))
 st.progress(summary.percent / 100, text=t("hours.progress", percent=f"{summary.percent:.0f}"))
 st.caption(t("home.available", hours=hours(offer.available)))
 
-left, right = st.columns(2)
+left, reviews, right = st.columns([2, 1, 2])
+with reviews:   # the mistake notebook's reviews due today, next to "continue learning"
+    st.subheader(t("home.due_reviews"))
+    with st.container(border=True, key="home_due_reviews"):
+        st.metric(t("home.due_reviews_count"), due_reviews)
+        if due_reviews:
+            if st.button(t("home.review_button"), type="primary", icon=":material/psychology:", key="home_review"):
+                st.switch_page("pages/learner/notebook.py")
+        else:
+            st.caption(t("home.no_reviews"))
+            if st.button(t("home.practise_button"), icon=":material/exercise:", key="home_practise"):
+                st.switch_page("pages/learner/practice.py")
 with left:
     st.subheader(t("home.continue"))
     step = steps.continue_at
