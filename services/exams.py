@@ -786,12 +786,16 @@ def audience_people(session: Session, actor: Actor, *, text: str = "", ids: list
     return [Person(uid, username, name, unit) for uid, username, name, unit, _path in rows]
 
 
-def audience_labels(session: Session, actor: Actor, *, exam: ExamPublic) -> tuple[list[str], list[str]]:
-    """(unit labels, person labels) of an exam's audience, for display."""
+def audience_labels(session: Session, actor: Actor, *, exams_: list[ExamPublic]) -> dict[int, tuple[list[str], list[str]]]:
+    """Per exam id, (unit labels, person labels) of its audience, for display (the unit tree and the people
+    read once for the whole list)."""
     from services.org import unit_labels
-    labels = unit_labels(session)
-    return ([labels.get(u, str(u)) for u in exam.audience_units],
-            [p.label() for p in audience_people(session, actor, ids=list(exam.audience_users))])
+    require_role(actor, "trainer")
+    labels = unit_labels(session) if any(e.audience_units for e in exams_) else {}
+    ids = sorted({u for e in exams_ for u in e.audience_users})
+    people = {p.id: p.label() for p in audience_people(session, actor, ids=ids)} if ids else {}
+    return {e.id: ([labels.get(u, str(u)) for u in e.audience_units], [people.get(u, str(u)) for u in e.audience_users])
+            for e in exams_}
 
 
 @dataclass

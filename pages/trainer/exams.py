@@ -22,7 +22,7 @@ status = top[1].selectbox(t("texams.filter_status"), ["", "draft", "published", 
 
 def _load(s):
     rows = exams.exam_rows(s, actor, status=status or None)
-    return rows, {r.exam.id: exams.audience_labels(s, actor, exam=r.exam) for r in rows}
+    return rows, exams.audience_labels(s, actor, exams_=[r.exam for r in rows])
 
 
 rows, audiences = fetch(_load)
