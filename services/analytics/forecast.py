@@ -87,7 +87,6 @@ def early_warning(session: Session, actor, *, unit_id: int | None = None, year: 
                                              "projected_avg", "target"]), 0)
     q, listed, shortfall, missing, at_risk, n_required = _select(session, scope.ids, year, share, forecast)
     sub = q.where(listed)
-    total = session.exec(select(func.count()).select_from(sub.subquery())).one()
     page = sub.order_by(shortfall.desc(), missing.desc(), col(User.username))
     if limit is not None:
         page = page.limit(limit).offset(offset)
@@ -99,11 +98,14 @@ def early_warning(session: Session, actor, *, unit_id: int | None = None, year: 
     df["required_missing"] = df["required_missing"].astype(int)
     df["at_risk"] = df["at_risk"].astype(bool)
 
-    # units: per own unit in SQL, rolled up the tree to the root's children
+    # units: per own unit in SQL, rolled up the tree to the root's children; the same pass counts
+    # everyone on the list (all pages), so the list is not evaluated a third time for its total
     inner = q.subquery()
+    on_list = func.sum(case((or_(inner.c.at_risk == 1, inner.c.missing > 0), 1), else_=0))
     rows = session.exec(select(inner.c.unit_id, func.count(), func.sum(inner.c.at_risk), func.sum(inner.c.projected),
-                               func.sum(inner.c.target)).group_by(inner.c.unit_id)).all()
-    leaf = {u: (n, r or 0, float(p or 0), float(t or 0)) for u, n, r, p, t in rows}
+                               func.sum(inner.c.target), on_list).group_by(inner.c.unit_id)).all()
+    leaf = {u: (n, r or 0, float(p or 0), float(t or 0)) for u, n, r, p, t, _ in rows}
+    total = int(sum(x or 0 for *_, x in rows))
     visible = set(scope.ids)
     acc: dict[int, list[float]] = {}
     for u, vals in leaf.items():
