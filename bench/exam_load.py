@@ -66,9 +66,10 @@ class Abort(Exception):
     """The scenario cannot go on (an error shown, a widget missing); counted as an error of its step."""
 
 
-def take_attempt(client, *, rng: random.Random, think: float, record, sleep=time.sleep) -> int:
+def take_attempt(client, *, rng: random.Random, think: float, record, sleep=time.sleep,
+                 on_answered=lambda: None) -> int:
     """Answer every question of the open attempt the page shows and submit it. `record(step, run)` is
-    told each round trip. Returns the number of questions answered."""
+    told each round trip, `on_answered()` each question answered. Returns the number of questions answered."""
     answered: set[str] = set()
     while True:
         boxes = [e for e in client.find_all() if e.kind.startswith("block:") and BOX.search(e.key or "")]
@@ -92,6 +93,7 @@ def take_attempt(client, *, rng: random.Random, think: float, record, sleep=time
                     break
             if done:
                 answered.add(box.key)
+                on_answered()
                 for run in client.idle(rng.uniform(0.5, 1.5) * think, sleep=sleep):
                     record("tick", run)
         nxt = [e for e in client.find_all(kind="button") if (e.key or "").endswith("_next")]
@@ -122,7 +124,7 @@ def _answer_for(el, rng: random.Random):
     return None
 
 
-def examinee(base_url: str, username: str, spec: dict, *, record, sleep=time.sleep) -> int:
+def examinee(base_url: str, username: str, spec: dict, *, record, sleep=time.sleep, on_answered=lambda: None) -> int:
     """One examinee's whole visit. Returns the questions answered."""
     from bench.streamlit_client import StreamlitClient
     rng = random.Random(username)
@@ -150,7 +152,7 @@ def examinee(base_url: str, username: str, spec: dict, *, record, sleep=time.sle
             if c.has(key="course_section"):
                 record("quiz_section", c.set("course_section", 1))
             record("start", c.click("course_quiz_start"))
-        return take_attempt(c, rng=rng, think=spec["think"], record=record, sleep=sleep)
+        return take_attempt(c, rng=rng, think=spec["think"], record=record, sleep=sleep, on_answered=on_answered)
     finally:
         c.close()
 
@@ -195,8 +197,10 @@ def worker(spec_path: str) -> None:
                                                      response_length=run.bytes, exception=exc, context={})
                 if run.errors:
                     raise exc
+            def answered() -> None:
+                state["answered"] += 1
             try:
-                state["answered"] += examinee(self.base, self.username, spec, record=record, sleep=gevent.sleep)
+                examinee(self.base, self.username, spec, record=record, sleep=gevent.sleep, on_answered=answered)
                 state["finished"] += 1
             except Exception as exc:   # counted per step and reported; this examinee stops
                 step = current["step"]
@@ -328,8 +332,10 @@ def db_check(url: str, usernames: list[str], scenario: str) -> dict:
         done = s.exec(select(func.count()).select_from(Attempt).where(
             Attempt.id.in_(ids), Attempt.status.in_([ATTEMPT_DONE, ATTEMPT_PENDING]))).one() if ids else 0
         answered = s.exec(select(func.count()).select_from(AttemptItem).where(
-            AttemptItem.attempt_id.in_(ids), AttemptItem.response.is_not(None))).one() if ids else 0
-    return {"attempts": len(ids), "submitted": done, "answers_stored": answered}
+            AttemptItem.attempt_id.in_(ids), AttemptItem.saved_at.is_not(None))).one() if ids else 0
+        saves = s.exec(select(func.coalesce(func.sum(AttemptItem.version), 0)).where(
+            AttemptItem.attempt_id.in_(ids))).one() if ids else 0
+    return {"attempts": len(ids), "submitted": done, "questions_answered": answered, "saves": int(saves)}
 
 
 # ---- measuring the servers ----------------------------------------------------------------------------
@@ -376,6 +382,8 @@ def main() -> None:
     ap.add_argument("--think", type=float, default=2.0, help="mean seconds between two answers")
     ap.add_argument("--duration", type=float, default=90, help=f"seconds per level (at most {MAX_DURATION_S})")
     ap.add_argument("--spawn-seconds", type=float, default=10, help="all examinees arrive within this time")
+    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="environment of the server processes, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=true")
     ap.add_argument("--profile", help="py-spy flame graph of the first server during the last level (SVG)")
     args = ap.parse_args()
     if args.worker:
@@ -397,7 +405,9 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="isa-load-logs-"))
     from contextlib import ExitStack
     with ExitStack() as stack:
-        servers = [stack.enter_context(serve(url, log_path=logs / f"server-{n}.log")) for n in range(args.servers)]
+        server_env = dict(kv.split("=", 1) for kv in args.server_env)
+        servers = [stack.enter_context(serve(url, log_path=logs / f"server-{n}.log", env=server_env))
+                   for n in range(args.servers)]
         hosts = [s["url"] for s in servers]
         base_spec = {"scenario": args.scenario, "password": PASSWORD, "think": args.think, "hosts": hosts,
                      "exam_id": setup.get("exam_id"), "course_id": setup.get("course_id"),
@@ -418,9 +428,12 @@ def main() -> None:
                     "scenario": args.scenario, "examinees": n, "questions": args.questions, "think_s": args.think,
                     "answer_p50_ms": answer.get("p50_ms"), "answer_p95_ms": answer.get("p95_ms"),
                     "goal_answer_p95_lt_250ms": bool(answer) and answer.get("p95_ms", 1e9) < 250,
-                    **result, "db": check, "answers_match": check["answers_stored"] == result["answered"],
+                    **result, "db": check,
+                    # every answer the page acknowledged is in the database, once (a save bumps the item's version)
+                    "answers_match": check["questions_answered"] == result["answered"]
+                    and check["saves"] == answer.get("n", 0) - answer.get("errors", 0),
                     "loadavg_before": round(load0, 2), "loadavg_after": round(os.getloadavg()[0], 2),
-                    "cores": os.cpu_count()}
+                    "cores": os.cpu_count(), "server_env": server_env}
             print(json.dumps(line, ensure_ascii=False), flush=True)
     if args.pg:
         from sqlalchemy import create_engine, text

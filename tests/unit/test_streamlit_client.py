@@ -78,3 +78,13 @@ def test_a_websocket_from_another_origin_is_refused(server):
 def test_only_local_servers():
     with pytest.raises(ValueError):
         StreamlitClient("http://example.org:8501")
+
+
+def test_no_full_garbage_collection_after_every_run():
+    """Streamlit's default gc.collect(2) after each script run was most of a rerun's CPU under load
+    (docs/scaling.md): the project's config turns it off, and the server started here reads that config."""
+    import tomllib
+
+    from config import ROOT
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["runner"]["postScriptGC"] is False
