@@ -74,7 +74,8 @@ else:
     m[1].metric(t("ia.kurtosis"), num(test.kurtosis, 3), help=t("ia.kurtosis_help"))
     cic_state = "poor" if "cic_poor" in test.flags else "fair" if "cic_fair" in test.flags else "ok" if test.cic is not None else None
     m[2].metric(t("ia.cic"), f"{test.cic:.1f}%" if test.cic is not None else "—", help=t("ia.cic_help"),
-                delta=t(f"ia.cic_{cic_state}") if cic_state else None, delta_color="normal" if cic_state == "ok" else "inverse")
+                delta=t(f"ia.cic_{cic_state}") if cic_state else None, delta_arrow="off",
+                delta_color={"ok": "green", "fair": "orange", "poor": "red"}.get(cic_state, "gray"))
     m[3].metric(t("ia.error_ratio"), f"{test.error_ratio:.1f}%" if test.error_ratio is not None else "—",
                 help=t("ia.error_ratio_help"))
     m[4].metric(t("ia.standard_error"), num(test.standard_error), help=t("ia.standard_error_help"))
@@ -97,16 +98,20 @@ else:
                      "sd": num(it.sd, 3), "flags": flags_text(it.flags), "band": it.band,
                      "edit": f"question_edit?q={it.question_id}"})
     table = pd.DataFrame(rows)
-    headers = {k: t(f"ia.col.{k}") for k in ("rank", "question_id", "verdict", "text", "type", "category", "n", "facility",
-                                             "d27", "discrimination_index", "discriminative_efficiency",
-                                             "effective_weight", "point_biserial", "sd", "flags", "edit")}
-    shown = table.drop(columns=["band"])
+    # what a trainer acts on first, the stem last (it is long)
+    headers = {k: t(f"ia.col.{k}") for k in ("rank", "question_id", "verdict", "facility", "d27", "flags", "edit", "n",
+                                             "discrimination_index", "discriminative_efficiency", "effective_weight",
+                                             "point_biserial", "sd", "type", "category", "text")}
+    shown = table[list(headers)]
     colours = [BAND_COLOUR.get(b, "#eeeeee") for b in table["band"]]
+    digits = {"facility": 3, "d27": 3, "discrimination_index": 1, "discriminative_efficiency": 1, "effective_weight": 2,
+              "point_biserial": 3, "sd": 3}
     styled = shown.rename(columns=headers).style.apply(
-        lambda col: [f"background-color: {c}" for c in colours], subset=[headers["verdict"]])
+        lambda col: [f"background-color: {c}" for c in colours], subset=[headers["verdict"]]).format(
+        {headers[k]: f"{{:.{d}f}}" for k, d in digits.items()}, na_rep="—")
     st.dataframe(styled, hide_index=True, width="stretch", key=f"ia_items_{choice}_{which}", column_config={
         headers["edit"]: st.column_config.LinkColumn(headers["edit"], display_text=t("ia.open_editor")),
-        headers["text"]: st.column_config.TextColumn(headers["text"], width="large")})
+        headers["text"]: st.column_config.TextColumn(headers["text"], width="medium")})
 
     # --- exports of the item table
     stamp = datetime.now(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
