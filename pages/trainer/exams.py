@@ -49,19 +49,27 @@ df = pd.DataFrame([{"id": r.exam.id, "title": r.exam.title, "status": t(f"texams
                     "window": _window(r.exam), "minutes": r.exam.time_limit_minutes, "audience": _audience(r.exam.id),
                     "attempts": r.attempts, "learners": r.learners, "in_progress": r.in_progress, "pending": r.pending,
                     "passed": r.passed} for r in rows])
-event = st.dataframe(df.rename(columns=lambda c: t(f"texams.col.{c}")), hide_index=True, width="stretch",
-                     on_select="rerun", selection_mode="single-row", key=f"texams_table_{status}")
-picked = [rows[i] for i in (event.selection.rows if event and event.selection else []) if i < len(rows)]
-if not picked:
-    st.caption(t("texams.pick_hint"))
+st.dataframe(df.rename(columns=lambda c: t(f"texams.col.{c}")), hide_index=True, width="stretch", key=f"texams_table_{status}")
+by_id = {r.exam.id: r for r in rows}
+raw = st.query_params.get("exam")
+chosen = int(raw) if raw and str(raw).isdigit() and int(raw) in by_id else 0
+pick = st.selectbox(t("texams.pick"), [0] + list(by_id), index=([0] + list(by_id)).index(chosen), key=f"texams_pick_{chosen}",
+                    format_func=lambda i: f"{i} · {by_id[i].exam.title}" if i else t("texams.pick_hint"))
+if pick != chosen:
+    if pick:
+        st.query_params["exam"] = str(pick)
+    else:
+        st.query_params.pop("exam", None)
+    st.rerun()
+if not pick:
     st.stop()
 
-row = picked[0]
+row = by_id[pick]
 e = row.exam
 with st.container(border=True, key="texams_actions"):
     st.subheader(md_text(e.title))
     st.caption(t("texams.summary", status=t(f"texams.status.{e.status}"), attempts=row.attempts, pending=row.pending))
-    b1, b2, b3, b4, b5 = st.columns(5)
+    b1, b2, b3, b4 = st.columns(4)
     if b1.button(t("texams.edit") if e.status == "draft" else t("texams.view"), icon=":material/edit:", key="texams_edit"):
         st.switch_page("pages/trainer/exam_edit.py", query_params={"exam": str(e.id)})
     if b2.button(t("texams.results"), icon=":material/leaderboard:", key="texams_results"):
@@ -71,7 +79,7 @@ with st.container(border=True, key="texams_actions"):
     confirm_key = "texams_confirm"
     if e.status == "draft" and b4.button(t("texams.publish"), icon=":material/publish:", key="texams_publish"):
         st.session_state[confirm_key] = ("publish", e.id)
-    if e.status == "published" and b5.button(t("texams.close"), icon=":material/lock:", key="texams_close"):
+    if e.status == "published" and b4.button(t("texams.close"), icon=":material/lock:", key="texams_close"):
         st.session_state[confirm_key] = ("close", e.id)
     what = st.session_state.get(confirm_key)
     if what and what[1] == e.id:

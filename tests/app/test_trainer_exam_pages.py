@@ -223,17 +223,16 @@ def test_the_list_shows_every_state_and_confirms_publish_and_close(who, states, 
     assert list(at.dataframe[0].value["考试名称"]) == ["草稿考试"]
 
 
-def test_publishing_from_the_list_needs_a_confirmation(trainer, district):
+def test_publishing_and_closing_from_the_list_need_a_confirmation(trainer, district):
     cat, _ = make_questions(2, "true_false")
+    learner = _person("learner", district)
     with session_scope() as s:
         exam_id = exams.create_exam(s, trainer, exam_in=exam_in(cat, count=2, title="列表发布", audience_units=[district]))
     at = run(page_as(LIST, trainer.id))
-    at.selectbox(key="texams_status").set_value("draft")
+    at.selectbox(key="texams_pick_0").set_value(exam_id)
     run(at)
-    rows = list(at.dataframe[0].value["编号"])
-    at.session_state["texams_confirm"] = ("publish", exam_id)     # as the publish button leaves it (table selection
-    at.session_state["texams_table_draft"] = {"selection": {"rows": [rows.index(exam_id)], "columns": []}}   # by hand)
-    run(at)
+    assert at.query_params["exam"] == [str(exam_id)] or at.query_params["exam"] == str(exam_id)
+    click(at, "texams_publish")
     assert any("确定发布考试《列表发布》" in w.value for w in at.warning)
     with session_scope() as s:
         assert s.get(Exam, exam_id).status == "draft"                 # nothing yet
@@ -241,6 +240,17 @@ def test_publishing_from_the_list_needs_a_confirmation(trainer, district):
     with session_scope() as s:
         assert s.get(Exam, exam_id).status == "published"
     assert any("已发布" in x.value for x in at.success)
+    sit(learner, exam_id, submit=False)
+    at = run(page_as(LIST, trainer.id, exam=exam_id))                 # the address names the exam
+    click(at, "texams_close")
+    assert any("正在作答的 1 份答卷" in w.value for w in at.warning)
+    click(at, "texams_close_cancel")
+    assert not at.warning
+    click(at, "texams_close")
+    click(at, "texams_close_do")
+    with session_scope() as s:
+        assert s.get(Exam, exam_id).status == "closed"
+        assert set(s.exec(select(attempts.Attempt.status).where(attempts.Attempt.exam_id == exam_id)).all()) == {"submitted"}
 
 
 @pytest.mark.parametrize("who", ["trainer", "admin"])

@@ -118,7 +118,16 @@ def test_a_trainer_builds_a_random_exam_for_haibowan_and_publishes_it(server, ta
     tab.reload()                                                  # the address keeps the exam
     expect(tab.heading()).to_contain_text(title)
     tab.goto("/trainer_exams")
-    expect(page.get_by_test_id("stDataFrame")).to_contain_text(title)
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    box = page.get_by_role("combobox", name=msg("texams.pick"))
+    box.click()
+    tab.act(lambda: page.get_by_role("option", name=re.compile(re.escape(title))).click())
+    actions = page.locator(".st-key-texams_actions")
+    expect(actions).to_contain_text(title)
+    expect(actions.get_by_role("button", name=msg("texams.close"))).to_be_visible()   # published: it can be closed
+    tab.expect_path("/trainer_exams")
+    assert f"exam={exam_id}" in page.url
+    tab.shot("exam-trainer-6-list")
     tab.expect_no_error()
 
 
