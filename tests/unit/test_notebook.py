@@ -84,7 +84,8 @@ def test_wrong_practice_answers_enter_at_check_grouped_by_category(make_user, cl
 def test_a_wrong_self_check_enters_and_a_right_one_does_not(make_user, clock):
     actor = make_user("learner")
     with session_scope() as s:
-        lesson = s.exec(select(Lesson).where(Lesson.course_id == "dl", Lesson.checks != "[]").order_by(Lesson.position)).first()
+        lesson = next(ls for ls in s.exec(select(Lesson).where(Lesson.course_id == "dl").order_by(Lesson.position)).all()
+                      if len(ls.checks) >= 2)
         qid_wrong, qid_right = lesson.checks[0], lesson.checks[1]
         data_w = s.exec(select(QuestionVersion).join(Question, (Question.id == QuestionVersion.question_id)
                                                      & (Question.current_version == QuestionVersion.version))
@@ -314,3 +315,22 @@ def test_a_mock_exam_never_enters_or_shows_exam_only_questions(make_user, clock)
         plain = attempts.attempt_view(s, actor, attempt_id=aid)     # the player's view: no keys at all
         assert all(i.key is None for i in plain.items)
     assert set(entries(actor)) == set(both)
+
+
+def test_a_review_closed_without_ratings_rates_right_answers_automatically(make_user, clock):
+    actor = make_user("learner")
+    cat, ids = make_questions(2, "true_false")
+    in_course(ids)
+    with session_scope() as s:
+        aid = practice.start_practice(s, actor, category=cat, count=2)
+    answer_all(actor, aid, check=True)
+    clock.advance(days=1)
+    with session_scope() as s:
+        rid = notebook.start_review(s, actor)
+    answer_all(actor, rid, right=set(ids), check=True)       # right, checked, never rated (the tab was closed)
+    with session_scope() as s:
+        attempts.submit_attempt(s, actor, attempt_id=rid)     # the player's submit, not practice.finish
+        logs = s.exec(select(ReviewLog).where(ReviewLog.user_id == actor.id, ReviewLog.source == "review")).all()
+        assert sorted(r.question_id for r in logs) == sorted(ids)
+        assert all(r.rating in (notebook.HARD, notebook.GOOD, notebook.EASY) and not r.chosen for r in logs)
+        assert notebook.due_count(s, actor) == 0
