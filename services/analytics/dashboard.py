@@ -540,22 +540,23 @@ def dashboard(session: Session, actor: Actor, filters: Filters) -> Dashboard:
 
 def weekly_trend(session: Session, scope: Scope, f: Filters) -> pd.DataFrame:
     """Per local week (Monday, YYYY-MM-DD): 学时 credited and the number of credits, in the period and
-    scope. A whole year without course filters reads the per-unit week roll-up."""
+    scope, counted like every other figure: a person's hours go with them to their current unit. The
+    whole tree for a year without course filters reads the per-unit week roll-up (where someone sits
+    does not matter there); a part of the tree sums its current members' ledger rows."""
     if not scope.ids:
         return pd.DataFrame(columns=["week", "hours", "entries"])
     f = f.resolved()
-    if _uses_rollup(f):
+    if _uses_rollup(f) and len(scope.ids) == len(scope.units):
         q = (select(LedgerWeekTotal.week, func.sum(LedgerWeekTotal.hours), func.sum(LedgerWeekTotal.entries))
              .where(LedgerWeekTotal.year == f.year)
              .group_by(LedgerWeekTotal.week).order_by(LedgerWeekTotal.week))
-        if len(scope.ids) < len(scope.units):
-            q = q.where(col(LedgerWeekTotal.unit_id).in_(scope.ids))
     else:
         course_ids = _course_ids(session, f) if _courses_filtered(f) else None
         week = local_week(LedgerEntry.created_at)
         q = (select(week, func.sum(LedgerEntry.hours), func.count())
              .join(User, User.id == LedgerEntry.user_id)
-             .where(*_ledger_where(f, course_ids), *_learner_where(scope.ids))
+             .where(*_ledger_where(f, course_ids), *_learner_where(scope.ids),
+                    col(LedgerEntry.user_id).in_(select(User.id).where(col(User.unit_id).in_(scope.ids))))
              .group_by(week).order_by(week))
     df = pd.DataFrame(session.exec(q).all(), columns=["week", "hours", "entries"])
     df["hours"] = df["hours"].astype(float).round(2)
@@ -580,6 +581,8 @@ def exam_pass_rates(session: Session, scope: Scope, f: Filters) -> pd.DataFrame:
          .where(Attempt.kind == "exam", Attempt.status == "submitted", Attempt.submitted_at >= lo,
                 Attempt.submitted_at < hi, *_learner_where(None if whole else scope.ids))
          .group_by(Attempt.exam_id, Attempt.course_id))
+    if not whole:      # a part of the tree: its members' attempts (ix_attempt_user_exam), not everyone's
+        q = q.where(col(Attempt.user_id).in_(select(User.id).where(col(User.unit_id).in_(scope.ids))))
     if f.course_id:
         q = q.where(Attempt.course_id == f.course_id)
     rows = session.exec(q).all()

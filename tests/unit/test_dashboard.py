@@ -255,3 +255,25 @@ def test_data_version_changes_with_results(world, session):
         _hours(s, world["p"]["d"], 1, Y - 5)
     with session_scope() as s:
         assert dash.data_version(s) != before
+
+
+def test_weekly_trend_follows_a_person_who_moved(world, session):
+    """The trend counts like the KPIs: hours go with the person to their current unit, also after
+    the week roll-up has attributed them to the old one."""
+    u = world["u"]
+    with session_scope() as s:
+        (p,) = _people(s, u["e"], 1, "mv")
+        _hours(s, p, 4, Y, when=datetime(Y, 3, 5, 2, tzinfo=UTC))           # Wednesday; its Monday is 03-03
+    with session_scope() as s:
+        dash.refresh_rollups(s)                                             # the week roll-up: unit E
+        s.get(User, p).unit_id = u["o2"]                                     # then the person moves
+    try:
+        old = dash.dashboard(session, world["hr"], Filters(year=Y, unit_id=u["e"]))
+        new = dash.dashboard(session, world["hr"], Filters(year=Y, unit_id=u["o2"]))
+        session.commit()
+        assert old.trend.empty and old.kpis["learners"].value == 0
+        assert list(new.trend["week"]) == [f"{Y}-03-03"] and list(new.trend["hours"]) == [4]
+        assert new.kpis["avg_hours"].value == 4
+    finally:
+        with session_scope() as s:
+            s.get(User, p).active = False
