@@ -11,9 +11,11 @@ import streamlit as st
 from models.db import LOCAL_TZ
 from services.analytics import item_report as ir
 from services.analytics import weak_topics as wt
+from services.errors import ServiceError
 from services.spreadsheets import Column, table_csv, table_xlsx
-from ui.guard import fetch, guard
+from ui.guard import fetch, guard, show_error
 from ui.i18n import t
+from ui.session import db
 
 actor = guard("trainer")
 st.title(t("ia.title"))
@@ -23,6 +25,34 @@ BAND_COLOUR = {"check_key": "#f8d7da", "discard": "#f8d7da", "revise": "#fff3cd"
                "very_good": "#c3e6cb", None: "#eeeeee"}
 BAND_CHART = {"check_key": "#8e44ad", "discard": "#c0392b", "revise": "#e67e22", "good": "#27ae60",
               "very_good": "#1e8449", None: "#95a5a6"}
+
+
+def actor_key(a) -> tuple:
+    return (a.id, tuple(sorted((r, p) for r, p in a.scopes.items())))
+
+
+@st.cache_data(ttl=600, max_entries=32, show_spinner=False)
+def cached_report(_actor, key: tuple, kind: str, source_id: str, which: str, version: tuple) -> ir.ItemReport:
+    """One report per scope, source and choice of attempts; `version` (ir.data_version) changes when
+    an attempt is graded or re-totalled, so choosing a question below does not recompute it."""
+    with db() as s:
+        return ir.item_report(s, _actor, exam_id=int(source_id) if kind == "exam" else None,
+                              course_id=source_id if kind == "quiz" else None, which=which)
+
+
+@st.cache_data(ttl=600, max_entries=64, show_spinner=False)
+def cached_weak(_actor, key: tuple, depth: int, cat_depth: int, exam_id: int | None, version: tuple) -> wt.WeakTopics:
+    with db() as s:
+        return wt.weak_topics(s, _actor, depth=depth, category_depth=cat_depth, exam_id=exam_id)
+
+
+def cached(call):
+    """A cached read: a service error (scope, not found) is shown, never cached."""
+    try:
+        return call()
+    except ServiceError as exc:
+        show_error(exc)
+        st.stop()
 
 
 def num(v, digits=2, pct=False):
@@ -52,8 +82,9 @@ param = "exam" if src.kind == "exam" else "course"
 if st.query_params.get(param) != src.id or len(st.query_params) != 1:   # the address names what is shown
     st.query_params.from_dict({param: src.id})
 
-report = fetch(lambda s: ir.item_report(s, actor, exam_id=int(src.id) if src.kind == "exam" else None,
-                                        course_id=src.id if src.kind == "quiz" else None, which=which))
+version = fetch(lambda s: ir.data_version(s, exam_id=int(src.id) if src.kind == "exam" else None,
+                                         course_id=src.id if src.kind == "quiz" else None))
+report = cached(lambda: cached_report(actor, actor_key(actor), src.kind, src.id, which, version))
 test = report.test
 
 if test.attempts == 0:
@@ -212,8 +243,9 @@ depth = w1.selectbox(t("ia.weak_level"), level_ids, index=default_level, key="ia
 cat_depth = w2.selectbox(t("ia.weak_cat_depth"), [1, 2, 3], key="ia_weak_cat_depth")
 only_this = w3.checkbox(t("ia.weak_only_exam"), key="ia_weak_only_exam", disabled=src.kind != "exam",
                         help=t("ia.weak_only_exam_help"))
-weak = fetch(lambda s: wt.weak_topics(s, actor, depth=depth, category_depth=cat_depth,
-                                      exam_id=int(src.id) if only_this and src.kind == "exam" else None))
+weak_version = fetch(wt.data_version)
+weak = cached(lambda: cached_weak(actor, actor_key(actor), depth, cat_depth,
+                                  int(src.id) if only_this and src.kind == "exam" else None, weak_version))
 if not weak.cells:
     st.caption(t("ia.weak_none"))
     st.stop()

@@ -454,3 +454,12 @@ def _chosen(qtype: str, response: Any) -> list[int] | None:
         picked = sorted({i for i in response if isinstance(i, int) and not isinstance(i, bool)})
         return picked or None
     return None
+
+
+def data_version(session: Session, *, exam_id: int | None = None, course_id: str | None = None) -> tuple:
+    """Changes when the graded attempts of an exam or a course quiz change (a new one, a regrade that
+    re-totals one): the key for caching a report. Cheap: one aggregate over the attempt rows."""
+    q = select(func.count(), func.max(Attempt.id), func.sum(Attempt.score)).where(Attempt.status == ATTEMPT_DONE)
+    q = q.where(Attempt.exam_id == exam_id) if exam_id is not None else q.where(
+        Attempt.course_id == course_id, Attempt.kind == "quiz", col(Attempt.exam_id).is_(None))
+    return tuple(session.exec(q).one())

@@ -141,3 +141,11 @@ def weak_topics(session: Session, actor: Actor, *, depth: int | None = None, und
     tree_order = sorted({c.unit_id for c in ordered}, key=lambda i: [int(x) for x in units[i].path.strip("/").split("/") if x])
     return WeakTopics(depth, under, ordered, [(i, unit_label(units, i)) for i in tree_order],
                       sorted({c.category for c in ordered}))
+
+
+def data_version(session: Session) -> tuple:
+    """Changes when graded exam or quiz attempts change, or the org tree does (the key for caching)."""
+    a = session.exec(select(func.count(), func.max(Attempt.id), func.sum(Attempt.score))
+                     .where(Attempt.status == ATTEMPT_DONE, col(Attempt.kind).in_(("exam", "quiz")))).one()
+    u = session.exec(select(func.count(), func.max(OrgUnit.id))).one()
+    return (*a, *u)

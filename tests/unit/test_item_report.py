@@ -256,3 +256,20 @@ def test_an_attempt_through_the_exam_engine_is_analysed(make_user, tree):
         assert rep.test.attempts == 1 and by[qs[0][0]].facility == 1.0 and by[qs[1][0]].facility == 0.0
         opts = ir.option_analysis(s, system_actor(), rep, qs[1][0])
         assert {r.option: r.all for r in opts.rows}[None] == 1
+
+
+def test_the_cache_key_changes_when_an_attempt_is_graded_or_retotalled(make_user, tree):
+    learner = make_user("learner")
+    with session_scope() as s:
+        _, qs = add_questions(s, [("true_false", 0)])
+        exam_id = exams.create_exam(s, system_actor(), exam_in=exams.ExamIn(title="版本", question_ids=[qs[0][0]],
+                                                                             audience_units=[tree["district"]]))
+        v0 = ir.data_version(s, exam_id=exam_id)
+        sit(s, user_id=learner.id, exam_id=exam_id, status="in_progress", items=[(qs[0][0], None, None)])
+        assert ir.data_version(s, exam_id=exam_id) == v0               # open attempts are not analysed
+        a = sit(s, user_id=learner.id, exam_id=exam_id, items=[(qs[0][0], True, 1.0)])
+        v1 = ir.data_version(s, exam_id=exam_id)
+        assert v1 != v0
+        s.get(Attempt, a).score = 0.0                                    # a regrade re-totals it
+        s.flush()
+        assert ir.data_version(s, exam_id=exam_id) != v1

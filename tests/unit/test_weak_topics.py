@@ -86,3 +86,13 @@ def test_another_districts_unit_is_refused(topics, make_user, tree):
     learner = make_user("learner")
     with session_scope() as s, pytest.raises(PermissionDenied):
         wt.weak_topics(s, learner)
+
+
+def test_the_cache_key_changes_with_a_graded_attempt(topics, make_user):
+    learner = make_user("learner")
+    with session_scope() as s:
+        before = wt.data_version(s)
+        from sqlmodel import select
+        qid = s.exec(select(QuestionVersion.question_id).where(QuestionVersion.category == topics["cats"][0])).first()
+        sit(s, user_id=learner.id, items=[(qid, True, 1.0)])
+        assert wt.data_version(s) != before
