@@ -13,6 +13,7 @@ from services.analytics import item_report as ir
 from services.analytics import weak_topics as wt
 from services.errors import ServiceError
 from services.spreadsheets import Column, table_csv, table_xlsx
+from ui.fmt import md_text
 from ui.guard import fetch, guard, show_error
 from ui.i18n import t
 from ui.session import db
@@ -176,7 +177,7 @@ else:
     it = items[qid]
     with st.container(border=True, key="ia_question_box"):
         st.text(it.text)
-        st.caption(t("ia.question_meta", type=t(f"qtype.{it.type}"), category=it.category, n=it.n,
+        st.caption(t("ia.question_meta", type=t(f"qtype.{it.type}"), category=md_text(it.category), n=it.n,
                      flags=flags_text(it.flags), versions=", ".join(f"v{v}" for v in it.versions), current=it.current_version))
         if st.button(t("ia.open_in_editor", id=qid), icon=":material/edit:", key="ia_open_editor"):
             st.switch_page("pages/trainer/question_edit.py", query_params={"q": qid})
