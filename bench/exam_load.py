@@ -66,6 +66,10 @@ class Abort(Exception):
     """The scenario cannot go on (an error shown, a widget missing); counted as an error of its step."""
 
 
+class TimeUp(Exception):
+    """The level's time is over: the examinee stops after its last round trip (which was recorded)."""
+
+
 def take_attempt(client, *, rng: random.Random, think: float, record, sleep=time.sleep,
                  on_answered=lambda: None) -> int:
     """Answer every question of the open attempt the page shows and submit it. `record(step, run)` is
@@ -171,7 +175,8 @@ def worker(spec_path: str) -> None:
     hosts = spec["hosts"]
     times: dict[str, list[float]] = {}
     errors: dict[str, list[str]] = {}
-    state = {"next": 0, "finished": 0, "aborted": 0, "answered": 0, "bytes": 0, "runs": 0}
+    state = {"next": 0, "finished": 0, "aborted": 0, "stopped": 0, "answered": 0, "bytes": 0, "runs": 0}
+    deadline = time.monotonic() + 3600
 
     class Examinee(User):
         wait_time = constant(0)
@@ -188,6 +193,10 @@ def worker(spec_path: str) -> None:
 
             def record(step: str, run, ms: float | None = None) -> None:
                 current["step"] = step
+                if time.monotonic() > deadline:      # after the round trip that was under way: nothing in flight
+                    value = run.ms if ms is None else ms
+                    times.setdefault(step, []).append(value)
+                    raise TimeUp()
                 value = run.ms if ms is None else ms
                 times.setdefault(step, []).append(value)
                 state["runs"] += 1
@@ -202,21 +211,27 @@ def worker(spec_path: str) -> None:
             try:
                 examinee(self.base, self.username, spec, record=record, sleep=gevent.sleep, on_answered=answered)
                 state["finished"] += 1
+            except TimeUp:
+                pass
             except Exception as exc:   # counted per step and reported; this examinee stops
                 step = current["step"]
                 errors.setdefault(step, []).append(f"{type(exc).__name__}: {exc}"[:300])
                 state["aborted"] += 1
+            finally:
+                state["stopped"] += 1
             raise StopUser()
 
     env = Environment(user_classes=[Examinee], events=events)
     runner = env.create_local_runner()
     users = spec["users"]
     cpu0, t0 = time.process_time(), time.monotonic()
-    runner.start(users, spawn_rate=max(1.0, users / max(spec["spawn_seconds"], 0.1)))
     deadline = t0 + spec["duration"]
+    runner.start(users, spawn_rate=max(1.0, users / max(spec["spawn_seconds"], 0.1)))
     while time.monotonic() < deadline and state["finished"] + state["aborted"] < users:
         gevent.sleep(0.2)
     wall = time.monotonic() - t0
+    while state["stopped"] < users and time.monotonic() < deadline + 60:   # the last round trips end
+        gevent.sleep(0.2)
     runner.quit()
     client_cpu = time.process_time() - cpu0
     steps = {}
@@ -248,7 +263,8 @@ def bench_database(pg: bool) -> str:
     return make_url(PG_BASE).set(database=PG_DB).render_as_string(hide_password=False)
 
 
-def prepare(url: str, *, learners: int, scenario: str, questions: int, bank: int = 2000) -> dict:
+def prepare(url: str, *, learners: int, scenario: str, questions: int, bank: int = 2000,
+            rule_points: bool = True) -> dict:
     """Accounts, a unit and the exam (or the course quiz) in the bench database. Returns
     {"usernames", "exam_id" | "course_id", "setup_s"}."""
     t0 = time.perf_counter()
@@ -288,9 +304,12 @@ def prepare(url: str, *, learners: int, scenario: str, questions: int, bank: int
         with session_scope(url) as s:
             make_bank(s, bank)
         third = max(1, questions // 3)
-        rules = [{"type": "true_false", "category": "基准", "count": questions - 2 * third},
-                 {"type": "single_choice", "category": "基准", "count": third},
-                 {"type": "multiple_choice", "category": "基准", "count": third, "points": 2}]
+        rules = [{"type": "true_false", "category": "基准", "count": questions - 2 * third, "points": 1},
+                 {"type": "single_choice", "category": "基准", "count": third, "points": 2},
+                 {"type": "multiple_choice", "category": "基准", "count": third, "points": 3}]
+        if not rule_points:      # the questions' own points: the exam's maximum depends on the bank
+            for r in rules[:2]:
+                del r["points"]
         with session_scope(url) as s:
             exam_id = exams.create_exam(s, system_actor(), exam_in=exams.ExamIn.model_validate(
                 {"title": "压测考试", "rules": rules, "time_limit_minutes": 60, "attempts_allowed": 1,
@@ -367,7 +386,10 @@ def run_level(spec: dict, servers: list[dict], *, profile: str | None = None) ->
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"load worker failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     result = json.loads(lines[-1])
-    result["server_cpu_pct"] = [round(100 * (cpu_seconds(s["pid"]) - c) / wall) for s, c in zip(servers, cpu0)]
+    used = [cpu_seconds(s["pid"]) - c for s, c in zip(servers, cpu0)]
+    result["server_cpu_pct"] = [round(100 * u / wall) for u in used]
+    # CPU time the servers spent per round trip: what a busy machine does not inflate much (wall time it does)
+    result["server_cpu_ms_per_run"] = round(1000 * sum(used) / max(1, result["runs"]), 1)
     return result
 
 
@@ -382,6 +404,7 @@ def main() -> None:
     ap.add_argument("--think", type=float, default=2.0, help="mean seconds between two answers")
     ap.add_argument("--duration", type=float, default=90, help=f"seconds per level (at most {MAX_DURATION_S})")
     ap.add_argument("--spawn-seconds", type=float, default=10, help="all examinees arrive within this time")
+    ap.add_argument("--no-rule-points", action="store_true", help="rules without points (the questions' own)")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                     help="environment of the server processes, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=true")
     ap.add_argument("--profile", help="py-spy flame graph of the first server during the last level (SVG)")
@@ -396,7 +419,8 @@ def main() -> None:
 
     from bench.streamlit_client import serve
     url = bench_database(args.pg)
-    setup = prepare(url, learners=sum(levels) + 1, scenario=args.scenario, questions=args.questions)
+    setup = prepare(url, learners=sum(levels) + 1, scenario=args.scenario, questions=args.questions,
+                    rule_points=not args.no_rule_points)
     names = setup.pop("usernames")
     warm, names = names[0], names[1:]
     print(json.dumps({"phase": "setup", "database": "postgresql" if args.pg else "sqlite", "servers": args.servers,
@@ -433,7 +457,7 @@ def main() -> None:
                     "answers_match": check["questions_answered"] == result["answered"]
                     and check["saves"] == answer.get("n", 0) - answer.get("errors", 0),
                     "loadavg_before": round(load0, 2), "loadavg_after": round(os.getloadavg()[0], 2),
-                    "cores": os.cpu_count(), "server_env": server_env}
+                    "cores": os.cpu_count(), "server_env": server_env, "rule_points": not args.no_rule_points}
             print(json.dumps(line, ensure_ascii=False), flush=True)
     if args.pg:
         from sqlalchemy import create_engine, text
