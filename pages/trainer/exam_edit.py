@@ -191,6 +191,9 @@ with left, st.container(border=True):
     st.markdown("**" + t("texedit.window") + "**")
     opens_at = _when_input(t("texedit.opens_at"), f"{K}_opens", base.opens_at, time(9, 0))
     closes_at = _when_input(t("texedit.closes_at"), f"{K}_closes", base.closes_at, time(18, 0))
+    window_bad = bool(opens_at and closes_at and closes_at <= opens_at)
+    if window_bad:
+        st.error(t("texedit.window_bad"))
     w1, w2 = st.columns(2)
     limit = w1.number_input(t("texedit.time_limit"), 1, 600, base.time_limit_minutes, key=f"{K}_limit")
     allowed = w2.number_input(t("texedit.attempts"), 0, 100, base.attempts_allowed, key=f"{K}_attempts",
@@ -297,10 +300,10 @@ st.divider()
 a1, a2, a3, _ = st.columns([1, 1, 1, 2])
 status = exam.status if exam else "draft"
 if a1.button(t("texedit.save") if status == "draft" else t("texedit.save_settings"), type="primary", key="xe_save",
-             icon=":material/save:", disabled=status == "draft" and not check.ok):
+             icon=":material/save:", disabled=window_bad or (status == "draft" and not check.ok)):
     _run(t("texedit.saved"))
 if status == "draft":
-    if a2.button(t("texedit.publish"), key="xe_publish", icon=":material/publish:", disabled=not check.ok,
+    if a2.button(t("texedit.publish"), key="xe_publish", icon=":material/publish:", disabled=window_bad or not check.ok,
                  help=None if check.ok else t("texedit.publish_blocked")):
         st.session_state["xe_confirm"] = ("publish", exam_id)
 elif status == "published" and a2.button(t("texams.close"), key="xe_close", icon=":material/lock:"):

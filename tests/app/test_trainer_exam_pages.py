@@ -420,3 +420,35 @@ def test_a_published_exams_settings_still_save_with_the_paper_frozen(trainer, di
     with session_scope() as s:
         exam = s.get(Exam, exam_id)
         assert exam.time_limit_minutes == 90 and exam.rules == rules and exam.status == "published"
+
+
+def test_the_window_is_set_in_the_citys_time(trainer):
+    from datetime import date, time
+
+    from models.db import LOCAL_TZ
+    cat, _ = make_questions(2, "true_false")
+    at = run(page_as(EDIT, trainer.id))
+    at.text_input(key="xe_new_title").input("有时间窗口的考试")
+    at.selectbox(key="xe_new_new_category").set_value(cat)
+    at.selectbox(key="xe_new_new_type").set_value("true_false")
+    at.number_input(key="xe_new_new_count").set_value(2)
+    click(at, "FormSubmitter:xe_new_add_rule-添加规则")
+    at.toggle(key="xe_new_opens_on").set_value(True)
+    at.toggle(key="xe_new_closes_on").set_value(True)
+    run(at)
+    at.date_input(key="xe_new_opens_date").set_value(date(2027, 3, 1))
+    at.time_input(key="xe_new_opens_time").set_value(time(9, 0))
+    at.date_input(key="xe_new_closes_date").set_value(date(2027, 3, 1))
+    at.time_input(key="xe_new_closes_time").set_value(time(8, 0))       # before it opens: refused
+    run(at)
+    assert any("截止时间必须晚于开放时间" in e.value for e in at.error), texts(at)
+    assert at.button(key="xe_save").disabled and at.button(key="xe_publish").disabled
+    at.time_input(key="xe_new_closes_time").set_value(time(11, 30))
+    run(at)
+    click(at, "xe_save")
+    with session_scope() as s:
+        exam = s.exec(select(Exam).where(Exam.title == "有时间窗口的考试", Exam.created_by == trainer.id)).one()
+        assert exam.opens_at.astimezone(LOCAL_TZ).replace(tzinfo=None).isoformat() == "2027-03-01T09:00:00"
+        assert exam.closes_at.astimezone(LOCAL_TZ).replace(tzinfo=None).isoformat() == "2027-03-01T11:30:00"
+    at = run(page_as(EDIT, trainer.id, exam=exam.id))               # shown again in the city's time
+    assert at.time_input(key=f"xe_{exam.id}_opens_time").value == time(9, 0)
