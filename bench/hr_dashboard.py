@@ -6,7 +6,10 @@ Times (median of --runs, after one warm-up of the connection pool, each on a fre
   own lookup is replaced here by the identical dict look-up keyed by scope, filters and data version,
   including the data-version query that a cached page still runs);
 - drilldown_unit: one town (sub-units, KPIs) and its first page of people;
-- early_warning: the list for the city (first page of 200, with the total) and units at risk.
+- early_warning: the list for the city (first page of 200, with the total) and units at risk;
+- max_rss_mb: the process's peak resident memory.
+Wall time depends on what else the machine runs (load_average is printed); cpu_median_ms is this
+process's own work, the database's included on SQLite (in-process) but not on PostgreSQL.
 Prints JSON. Usage: python bench/hr_dashboard.py [--db FILE.db] [--runs 5]  (or DATABASE_URL)."""
 from __future__ import annotations
 
@@ -85,6 +88,10 @@ def main() -> None:
         "drilldown_people_only": timed(lambda s: reports.people_page(s, actor, unit_id=town.id, page_size=100)),
         "early_warning": timed(lambda s: forecast.early_warning(s, actor, limit=200)),
     }
+    import resource
+    # the peak resident memory of this process, which holds what a Streamlit server process would
+    # (engine, the dashboards cached above); the page's own process adds Streamlit itself (~150 MB)
+    result["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(result, ensure_ascii=False, indent=1))
 
 

@@ -40,7 +40,7 @@ def main() -> None:
         os.environ["DATABASE_URL"] = f"sqlite:///{out}"
     from sqlalchemy import insert, select, text
 
-    from models import (Attempt, AttemptItem, Course, CourseCompletion, LedgerEntry, Lesson, LessonProgress,
+    from models import (Attempt, AttemptItem, Course, CourseCompletion, Exam, LedgerEntry, Lesson, LessonProgress,
                         Membership, OrgUnit, QuestionVersion, RoleGrant, User)
     from models.db import LOCAL_TZ, get_engine, local_year, session_scope
     from models.migrate import upgrade_db
@@ -181,6 +181,18 @@ def main() -> None:
         bulk(conn, CourseCompletion, completions, "course_completion")
         del progress, ledger, completions
 
+        # --- one published exam per course (the exam module): exam attempts belong to it, course_id NULL
+        first_exam = (conn.execute(text("SELECT coalesce(max(id), 0) FROM exam")).scalar() or 0) + 1
+        exam_of = {cid: first_exam + k for k, (cid, _) in enumerate(courses)}
+        bulk(conn, Exam, ({"id": exam_of[cid], "title": f"{cid} 结业考试", "description": "", "course_id": cid,
+                           "status": "published", "time_limit_minutes": 60, "attempts_allowed": 1,
+                           "grading_method": "highest", "pass_percent": 60, "shuffle_questions": True,
+                           "shuffle_options": True, "one_per_page": True, "audience_units": [], "audience_users": [],
+                           "review_score": "after_submit", "review_answers": "after_close",
+                           "review_explanations": "after_close", "mc_scoring": "proportional", "credit_hours": 0,
+                           "certificate": False, "allow_copy": True, "created_at": now, "updated_at": now,
+                           "published_at": now} for cid, _ in courses), "exam")
+
         # --- attempts and answers
         first_attempt = (conn.execute(text("SELECT coalesce(max(id), 0) FROM attempt")).scalar() or 0) + 1
         per_attempt = max(1, args.answers // max(1, args.attempts)) if args.answers else 0
@@ -195,12 +207,15 @@ def main() -> None:
             score = round(max_score * min(1.0, max(0.0, rng.gauss(0.7, 0.15))), 1)
             if kind == "exam" and open_left and i // len(learner_ids) == 0:
                 open_left -= 1
-                attempts.append({"id": first_attempt + i, "user_id": uid, "kind": kind, "course_id": cid,
+                attempts.append({"id": first_attempt + i, "user_id": uid, "kind": kind, "course_id": None,
+                                 "exam_id": exam_of[cid],
                                  "started_at": now - timedelta(minutes=10), "deadline_at": now + timedelta(minutes=50),
                                  "status": "in_progress", "auto_submitted": False, "max_score": max_score,
                                  "pass_percent": 60, "score": None, "passed": None, "submitted_at": None})
                 continue
-            attempts.append({"id": first_attempt + i, "user_id": uid, "kind": kind, "course_id": cid, "started_at": when,
+            attempts.append({"id": first_attempt + i, "user_id": uid, "kind": kind,
+                             "course_id": None if kind == "exam" else cid,
+                             "exam_id": exam_of[cid] if kind == "exam" else None, "started_at": when,
                              "deadline_at": when + timedelta(hours=1) if kind == "exam" else None,
                              "submitted_at": when + timedelta(minutes=30), "status": "submitted", "auto_submitted": False,
                              "score": score, "max_score": max_score, "pass_percent": 60,

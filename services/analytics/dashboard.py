@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Float, and_, case, cast, literal, update
+from sqlalchemy import Float, and_, case, cast, literal, or_, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import String
@@ -289,6 +289,14 @@ LEAF_COLUMNS = ["people", "active", "hours", "reached", "target_sum", "done", "e
                 "exam_passed", "exam_score_sum"]
 
 
+def _exam_of_course(course_id: str):
+    """An exam attempt belongs to a course: a course's own exam attempt (course_id), or an attempt of an
+    exam of the exam module set for that course (those attempts leave course_id NULL)."""
+    from models import Exam
+    return or_(Attempt.course_id == course_id,
+               col(Attempt.exam_id).in_(select(Exam.id).where(Exam.course_id == course_id)))
+
+
 def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters], course_ids: list[str],
                   whole: bool = False, heat_courses: Sequence[str] = ()):
     """Per unit (members' own unit only, not yet rolled up), for each period: LEAF_COLUMNS, the 学时
@@ -315,7 +323,7 @@ def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters],
               .where(Attempt.kind == "exam", Attempt.status == "submitted", Attempt.submitted_at >= lo_all,
                      Attempt.submitted_at < hi_all, *([] if whole else [col(Attempt.user_id).in_(members)])))
     if periods[0].course_id:
-        exam_q = exam_q.where(Attempt.course_id == periods[0].course_id)
+        exam_q = exam_q.where(_exam_of_course(periods[0].course_id))
     exams = exam_q.group_by(Attempt.user_id).subquery()
     done = None
     if course_ids:
@@ -584,7 +592,7 @@ def exam_pass_rates(session: Session, scope: Scope, f: Filters) -> pd.DataFrame:
     if not whole:      # a part of the tree: its members' attempts (ix_attempt_user_exam), not everyone's
         q = q.where(col(Attempt.user_id).in_(select(User.id).where(col(User.unit_id).in_(scope.ids))))
     if f.course_id:
-        q = q.where(Attempt.course_id == f.course_id)
+        q = q.where(_exam_of_course(f.course_id))
     rows = session.exec(q).all()
     exam_titles = dict(session.exec(select(Exam.id, Exam.title).where(
         col(Exam.id).in_({r[0] for r in rows if r[0] is not None}))).all()) if rows else {}

@@ -277,3 +277,26 @@ def test_weekly_trend_follows_a_person_who_moved(world, session):
     finally:
         with session_scope() as s:
             s.get(User, p).active = False
+
+
+def test_exam_module_attempts_follow_their_exams_course(world, session):
+    """An attempt of an exam of the exam module leaves course_id NULL: the course filter finds it through
+    the exam's course, and pass rate by exam names the exam."""
+    from models import Exam
+    p, ele = world["p"], world["ele"]
+    with session_scope() as s:
+        exam = Exam(title="看板结业考试", course_id=ele[0], status="published")
+        s.add(exam)
+        s.flush()
+        for user, score, passed in ((p["b"], 80, True), (p["m"], 40, False)):
+            s.add(Attempt(user_id=user, kind="exam", exam_id=exam.id, status="submitted", score=score, max_score=100,
+                          passed=passed, started_at=datetime(Y, 8, 1, tzinfo=UTC),
+                          submitted_at=datetime(Y, 8, 1, 1, tzinfo=UTC)))
+        exam_id = exam.id
+    one = _board(session, world, course_id=ele[0])
+    assert one.kpis["exam_pass_rate"].value == pytest.approx(1 / 2)
+    assert one.kpis["exam_participation"].value == pytest.approx(2 / 5)
+    (row,) = one.exams.to_dict("records")
+    assert (row["exam_id"], row["exam"], row["attempts"], row["passed"]) == (exam_id, "看板结业考试", 2, 1)
+    other = _board(session, world, course_id=world["req"][0])
+    assert other.exams.empty and other.kpis["exam_pass_rate"].value is None
