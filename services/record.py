@@ -232,7 +232,8 @@ def _tables(rec: TrainingRecord) -> list[tuple[str, list[tuple[str, float]], lis
         ("课件", [("课程", 3.5), ("课件", 4.5), ("学完时间", 2.4), ("学时", 1.2)],
          [(r.course, r.lesson, _when(r.completed_at, True), _num(r.hours)) for r in rec.lessons.itertuples()]),
         ("线下培训", [("班次名称", 4.5), ("主办单位", 3), ("日期", 3.4), ("学时", 1.2)],
-         [(r.name, r.organiser, f"{_when(r.start_date)} 至 {_when(r.end_date)}", _num(r.hours))
+         [(r.name, r.organiser, _when(r.start_date) if r.start_date == r.end_date
+           else f"{_when(r.start_date)} 至 {_when(r.end_date)}", _num(r.hours))
           for r in rec.offline.itertuples()]),
         ("考试", [("考试", 5), ("交卷时间", 2.6), ("成绩", 2), ("结果", 1.2)],
          [(r.exam or "—", _when(r.submitted_at, True), f"{_num(r.score)}/{_num(r.max_score)}",

@@ -110,7 +110,9 @@ st.markdown(f"#### {t('offline.attendance')}")
 if not started:
     st.info(t("error.offline_not_started", start=cls.start_date.isoformat()))
 else:
-    pick_tab, import_tab = st.tabs([t("offline.tab.pick"), t("offline.tab.import")])
+    # stateful tabs: the one in use stays open when an upload or a pick reruns the page
+    pick_tab, import_tab = st.tabs([t("offline.tab.pick"), t("offline.tab.import")], key="hr_offline_mode",
+                                   on_change="rerun")
     with pick_tab:
         search = st.text_input(t("offline.search"), key=f"hr_offline_search_{cls.id}", max_chars=64)
         options = fetch(lambda s: offline.candidates(s, actor, class_id=cls.id, search=search, limit=PICK_LIMIT))
@@ -121,7 +123,7 @@ else:
             try:
                 with db() as s:
                     done = offline.add_attendees(s, actor, class_id=cls.id, user_ids=picked)
-                st.session_state["hr_offline_flash"] = t("offline.added", added=done.added, already=done.already)
+                st.session_state["hr_offline_att_flash"] = t("offline.added", added=done.added, already=done.already)
                 del st.session_state[f"hr_offline_pick_{cls.id}"]
                 st.rerun()
             except ServiceError as exc:
@@ -133,7 +135,9 @@ else:
                            icon=":material/download:", on_click="ignore", key="hr_offline_template_xlsx")
         d2.download_button(t("offline.template_csv"), offline.template_csv, "签到名单模板.csv", mime="text/csv",
                            icon=":material/download:", on_click="ignore", key="hr_offline_template_csv")
-        upload = st.file_uploader(t("offline.file"), type=["xlsx", "csv"], key=f"hr_offline_file_{cls.id}")
+        # a new key after each import: the browser then shows an empty uploader (deleting the state does not)
+        upload_key = f"hr_offline_file_{cls.id}_{st.session_state.get('hr_offline_uploads', 0)}"
+        upload = st.file_uploader(t("offline.file"), type=["xlsx", "csv"], key=upload_key)
         if upload is not None:
             plan = None
             try:
@@ -161,15 +165,17 @@ else:
                     try:
                         with db() as s:
                             done = offline.apply_attendance_import(s, actor, plan=plan)
-                        st.session_state["hr_offline_flash"] = t("offline.added", added=done.added,
-                                                                 already=done.already)
-                        del st.session_state[f"hr_offline_file_{cls.id}"]
+                        st.session_state["hr_offline_att_flash"] = t("offline.added", added=done.added,
+                                                                     already=done.already)
+                        st.session_state["hr_offline_uploads"] = st.session_state.get("hr_offline_uploads", 0) + 1
                         st.rerun()
                     except ServiceError as exc:
                         show_error(exc)
 
 people = fetch(lambda s: offline.attendees(s, actor, class_id=cls.id))
 st.markdown(f"#### {t('offline.attendees')}")
+if flash := st.session_state.pop("hr_offline_att_flash", None):     # where the HR officer is working
+    st.success(flash)
 if not people:
     st.info(t("offline.attendees.none"))
     st.stop()
@@ -185,4 +191,4 @@ with st.expander(t("offline.remove"), icon=":material/person_remove:"):
     sure = st.checkbox(t("offline.remove.confirm"), key=f"hr_offline_remove_sure_{cls.id}")
     if st.button(t("offline.remove"), disabled=who is None or not sure, key=f"hr_offline_remove_go_{cls.id}"):
         act(lambda s: offline.remove_attendee(s, actor, class_id=cls.id, user_id=who),
-            flash_key="hr_offline_flash", flash=t("offline.removed", name=md_text(names.get(who, ""))))
+            flash_key="hr_offline_att_flash", flash=t("offline.removed", name=md_text(names.get(who, ""))))

@@ -30,7 +30,10 @@ c4.metric(t("hours.target"), hours(summary.target))
 online_pct = rec.percent(by_source["online"])
 st.progress(online_pct / 100, text=t("hours.progress_online", percent=f"{online_pct:.0f}"))
 st.progress(summary.percent / 100, text=t("hours.progress", percent=f"{summary.percent:.0f}"))
-st.caption(t("hours.split", required=hours(summary.required_total), elective=hours(summary.elective_total),
+# by course: the hours of required and of elective courses (offline classes have no course)
+required = rec.courses.loc[rec.courses["required"].astype(bool), "hours"].sum() if not rec.courses.empty else 0.0
+elective = rec.courses.loc[~rec.courses["required"].astype(bool), "hours"].sum() if not rec.courses.empty else 0.0
+st.caption(t("hours.split", required=hours(round(float(required), 2)), elective=hours(round(float(elective), 2)),
              exam=hours(by_source["exam"]), other=hours(by_source["other"])))
 
 

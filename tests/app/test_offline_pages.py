@@ -103,7 +103,7 @@ def test_hr_registers_a_class_and_its_attendance(place):
     assert list(at.dataframe[-1].value["用户名"]) == [a.username]
 
     # an import with a bad row: nothing written, the row named
-    at.file_uploader(key=f"hr_offline_file_{cls.id}").set_value(
+    at.file_uploader(key=f"hr_offline_file_{cls.id}_0").set_value(
         ("list.csv", _csv([[b.username, "测试用户"], ["nobody" + uid(), ""]]), "text/csv"))
     _run(at)
     assert "文件中有 1 处错误（涉及 1 行）" in _texts(at.error)
@@ -111,7 +111,7 @@ def test_hr_registers_a_class_and_its_attendance(place):
     assert list(errors["行号"]) == [3] and list(errors["列"]) == ["用户名"]
     assert "找不到此人" in errors["问题"][0]
     # the corrected list: a to skip, b to add
-    at.file_uploader(key=f"hr_offline_file_{cls.id}").set_value(
+    at.file_uploader(key=f"hr_offline_file_{cls.id}_0").set_value(
         ("list.csv", _csv([[b.username, "测试用户"], [a.username, ""]]), "text/csv"))
     _run(at)
     assert "新登记 1 人，1 人已在名单中" in _texts(at.success)
@@ -123,8 +123,9 @@ def test_hr_registers_a_class_and_its_attendance(place):
                                                 LedgerEntry.user_id.in_([a.id, b.id]))).all()
     assert sorted(r.hours for r in rows) == [6, 6] and all("=党校秋季班" in r.reason for r in rows)
 
-    # the same list again: nothing new to add
-    at.file_uploader(key=f"hr_offline_file_{cls.id}").set_value(
+    # the same list again, in the emptied uploader (a new one after each import): nothing new to add
+    assert at.file_uploader(key=f"hr_offline_file_{cls.id}_1").value is None
+    at.file_uploader(key=f"hr_offline_file_{cls.id}_1").set_value(
         ("list.csv", _csv([[b.username, ""], [a.username, ""]]), "text/csv"))
     _run(at)
     assert "名单中的人员都已登记" in _texts(at.info)
