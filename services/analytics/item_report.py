@@ -301,6 +301,7 @@ def fetch_numeric(session: Session, stmt, width: int) -> np.ndarray:
     """Rows of numbers straight from the driver's cursor into a float array (n x width). The ORM's
     Row objects cost about a microsecond each and numpy's conversion of them far more; a plain DBAPI
     cursor gives tuples (SQLite and PostgreSQL alike: the statement is compiled for the dialect)."""
+    session.flush()              # the raw cursor bypasses autoflush: pending changes first
     conn = session.connection()
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = tuple(compiled.params[k] for k in compiled.positiontup) if compiled.positional else compiled.params
