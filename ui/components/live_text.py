@@ -102,7 +102,7 @@ class LiveText {
 
   post() {
     this.lastSendAt = Date.now();
-    this.setState("value", { text: this.sent, epoch: this.epoch, n: this.sentN, base: this.sentBase });
+    this.setState("draft", { text: this.sent, epoch: this.epoch, n: this.sentN, base: this.sentBase });
   }
 
   sendNow() {
@@ -300,9 +300,11 @@ def _ingest(key: str, payload: Any, on_save: Callable[[str], None]) -> None:
 
 
 def _on_change(key: str, on_save: Callable[[str], None]) -> None:
+    # (the state is named "draft": Streamlit reads a state whose only key is "value" as a wrapper and
+    # looks for callbacks named after the keys inside it, so an on_value_change would never run)
     state = st.session_state.get(key)
     if state is not None:
-        _ingest(key, state.get("value"), on_save)
+        _ingest(key, state.get("draft"), on_save)
 
 
 def live_text(label: str, *, value: str, key: str, on_save: Callable[[str], None], height: int = 200,
@@ -315,10 +317,13 @@ def live_text(label: str, *, value: str, key: str, on_save: Callable[[str], None
     if value != store["value"]:          # the server's text changed (our save, or another window's)
         store["value"] = store["saved"] = value
     store["disabled"], store["max_chars"] = bool(disabled), (int(max_chars) if max_chars else None)
+    # a text the callback did not take (it raised, or the page resent a message the server had not taken):
+    # taken now, before the data is built, so this run already acknowledges it
+    _on_change(key, on_save)
     data = {"id": key, "epoch": store["epoch"], "value": value, "ack_n": store["ack_n"], "label": label,
             "placeholder": placeholder, "height": int(height), "debounce_ms": int(debounce_ms),
             "disabled": bool(disabled), "max_chars": store["max_chars"],
             "texts": {"saving": t("live_text.saving"), "saved": t("live_text.saved")}}
-    result = _component(key=key, data=data, on_value_change=partial(_on_change, key, on_save))
+    result = _component(key=key, data=data, on_draft_change=partial(_on_change, key, on_save))
     # a session that had no callback registered yet (new after a server restart): the page's text is handled here
-    _ingest(key, result.get("value"), on_save)
+    _ingest(key, result.get("draft"), on_save)
