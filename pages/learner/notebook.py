@@ -109,6 +109,15 @@ elif book.next_due is not None:
 for n, group in enumerate(book.groups):
     label = t("notebook.group", category=group.category, n=len(group.entries), misses=group.misses, due=group.due)
     with st.expander(label, expanded=n < 3):
+        if group.due and group.due < book.due_today:    # review just this category's due questions
+            if st.button(t("notebook.review_group", n=group.due), key=f"notebook_group_{n}", icon=":material/play_arrow:"):
+                try:
+                    with db() as s:
+                        st.session_state["notebook_review"] = notebook.start_review(s, actor, category=group.category)
+                except ServiceError as exc:
+                    show_error(exc)
+                else:
+                    st.rerun()
         for e in group.entries:
             with st.container(border=True, key=f"notebook_entry_{n}_{group.entries.index(e)}"):
                 st.markdown(t(f"qtype.{e.type}") + " · " + e.text)      # our own content (the bank's Markdown)

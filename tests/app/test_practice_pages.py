@@ -11,7 +11,7 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from config import ROOT
-from models import AttemptItem, Course, Lesson, QuestionVersion
+from models import AttemptItem, Course, Lesson, Question, QuestionVersion
 from models.db import session_scope
 from services import notebook, practice
 from services.grading import correct_response
@@ -179,3 +179,29 @@ def test_english_labels(make_user):
     at.switch_page("pages/learner/notebook.py")
     at.run()
     assert not at.exception and at.title[0].value == "Mistake notebook"
+
+
+def test_review_only_one_categorys_due_questions(make_user, bank, clock):
+    cat, ids = bank
+    other_cat, other = make_questions(2, "true_false")
+    with session_scope() as s:
+        course = s.get(Question, ids[0]).course_id
+    in_course(other, course)
+    actor = make_user("learner")
+    from services import attempts
+    for scope in (cat, other_cat):
+        with session_scope() as s:
+            aid = practice.start_practice(s, actor, category=scope, count=5)
+        for item_id, _pos, data in items_of(aid):
+            with session_scope() as s:
+                attempts.save_answer(s, actor, item_id=item_id, response=wrong_of(data))
+                practice.check_answer(s, actor, item_id=item_id)
+    clock.advance(days=1)
+    at = page(actor.id, "pages/learner/notebook.py")
+    assert at.metric[0].value == "5"
+    n = next(i for i, e in enumerate(at.expander) if e.label.startswith(other_cat))
+    at.button(key=f"notebook_group_{n}").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    with session_scope() as s:
+        rid = notebook.open_review(s, actor)
+    assert sorted(d["id"] for _, _, d in items_of(rid)) == sorted(other)
