@@ -3,7 +3,10 @@ picks the exam, sees the caution (fewer than 30 attempts), the worst question fi
 the bottom group got it right, the top group did not), its distractors, and follows the link into the
 editor, which shows that question."""
 import re
+from io import BytesIO
+from pathlib import Path
 
+from openpyxl import load_workbook
 from playwright.sync_api import expect
 from sqlmodel import select
 
@@ -46,7 +49,7 @@ def test_a_trainer_finds_the_worst_question_and_opens_it_in_the_editor(server, t
             sit(s, user_id=uid, exam_id=exam_id, items=items)
     worst = qs[3][0]
 
-    tab = tabs(server["url"])
+    tab = tabs(server["url"], accept_downloads=True)
     page = tab.page
     sign_in(tab, trainer, PW)
     tab.act(lambda: tab.sidebar_link(msg("nav.item_analysis")).click())
@@ -69,6 +72,16 @@ def test_a_trainer_finds_the_worst_question_and_opens_it_in_the_editor(server, t
     tab.shot("50-item-analysis")
     page.get_by_test_id("stVegaLiteChart").first.scroll_into_view_if_needed()
     tab.shot("51-item-analysis-charts")
+
+    # the item table as Excel, worst first, the stem in full
+    with page.expect_download() as dl:
+        page.get_by_role("button", name=msg("ia.export_xlsx")).click()
+    ws = load_workbook(BytesIO(Path(dl.value.path()).read_bytes())).worksheets[0]
+    values = [[c for c in row] for row in ws.iter_rows(values_only=True)]
+    header = next(i for i, r in enumerate(values) if r and r[0] == msg("ia.col.rank"))
+    assert values[header + 1][1] == worst and values[header + 1][2] == msg("ia.band.check_key")
+    assert values[header + 1][-1] == qs[3][1]["text"]
+    assert len(values) - header - 1 == 4
 
     tab.act(lambda: page.get_by_role("button", name=msg("ia.open_in_editor", id=worst)).click())
     tab.expect_path("/question_edit")
