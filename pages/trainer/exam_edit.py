@@ -282,6 +282,9 @@ def _save(s, *, publish: bool = False) -> int:
 
 def _run(flash: str, **kw) -> None:
     """One unit of work; on success come back to this exam's own address (a new exam gets its id)."""
+    if not data["title"].strip():
+        st.error(t("error.exam_title_required"))
+        return
     try:
         with db() as s:
             new_id = _save(s, **kw)

@@ -445,6 +445,10 @@ def test_the_window_is_set_in_the_citys_time(trainer):
     assert at.button(key="xe_save").disabled and at.button(key="xe_publish").disabled
     at.time_input(key="xe_new_closes_time").set_value(time(11, 30))
     run(at)
+    at.text_input(key="xe_new_title").input("  ")
+    click(at, "xe_save")
+    assert any("请填写考试名称" in e.value for e in at.error)
+    at.text_input(key="xe_new_title").input("有时间窗口的考试")
     click(at, "xe_save")
     with session_scope() as s:
         exam = s.exec(select(Exam).where(Exam.title == "有时间窗口的考试", Exam.created_by == trainer.id)).one()
