@@ -192,6 +192,7 @@ def test_an_older_start_of_the_field_is_refused_and_another_session_only_over_it
     at = page()
     old = data(at, "answer")["epoch"]
     # the caller drops the field's state (as the player does after a refused save): a new start, a new epoch
+    del at.session_state["answer"]
     del at.session_state["answer__lt"]
     at.run()
     new = data(at, "answer")["epoch"]
