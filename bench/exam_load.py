@@ -89,15 +89,17 @@ def take_attempt(client, *, rng: random.Random, think: float, record, sleep=time
                 if value is None:
                     continue
                 fresh = client.find(key=el.key)          # the page may have been redrawn since
-                record("answer", client.set(fresh, value))
+                run = client.set(fresh, value)
+                if not done and not run.errors:          # counted before recording (which may end the level)
+                    answered.add(box.key)
+                    on_answered()
                 done = True
+                record("answer", run)
                 if el.kind != "checkbox":
                     break
                 if rng.random() < 0.5:                  # multiple choice: one or two boxes ticked
                     break
             if done:
-                answered.add(box.key)
-                on_answered()
                 for run in client.idle(rng.uniform(0.5, 1.5) * think, sleep=sleep):
                     record("tick", run)
         nxt = [e for e in client.find_all(kind="button") if (e.key or "").endswith("_next")]
