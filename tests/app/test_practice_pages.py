@@ -205,3 +205,25 @@ def test_review_only_one_categorys_due_questions(make_user, bank, clock):
     with session_scope() as s:
         rid = notebook.open_review(s, actor)
     assert sorted(d["id"] for _, _, d in items_of(rid)) == sorted(other)
+
+
+def test_weak_topics_named_and_practised(make_user, bank):
+    cat, ids = bank
+    actor = make_user("learner")
+    from services import attempts
+    with session_scope() as s:
+        aid = practice.start_practice(s, actor, category=cat, count=3)
+    for item_id, _pos, data in items_of(aid):
+        with session_scope() as s:
+            attempts.save_answer(s, actor, item_id=item_id, response=wrong_of(data))
+            practice.check_answer(s, actor, item_id=item_id)
+    with session_scope() as s:
+        practice.finish(s, actor, attempt_id=aid)
+    at = page(actor.id, "pages/learner/practice.py")
+    at.radio(key="practice_scope").set_value("weak").run()
+    assert f"{cat}（0%）" in shown(at) and not at.button(key="practice_start").disabled
+    at.button(key="practice_start").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    with session_scope() as s:
+        new = practice.open_practice(s, actor)
+    assert new != aid and sorted(d["id"] for _, _, d in items_of(new)) == sorted(ids)
