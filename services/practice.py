@@ -192,6 +192,9 @@ def start_practice(session: Session, actor: Actor, *, course_id: str | None = No
         attempts.submit_attempt(session, actor, attempt_id=old)
     seed = papers.new_seed()
     picked = random.Random(seed).sample(pool, min(int(count), len(pool)))
+    problems = papers.fixed_problems(session, picked, purpose="practice")   # the drawing's own usage check too
+    if problems:
+        raise ValidationFailed("error.quiz_rules", problems="; ".join(problems))
     return create_from_questions(session, actor, kind="practice", question_ids=picked, course_id=course_id, seed=seed)
 
 
