@@ -570,7 +570,7 @@ def plan_attendance_import(session: Session, actor: Actor, *, class_id: int, fil
             continue
         if person.id in seen:
             plan.errors.append(RowError(n, labels["username"] if rec["username"] else labels["employee_no"],
-                                        preview(rec["username"] or rec["employee_no"]), "error.import_dup_in_file",
+                                        preview(rec["username"] or rec["employee_no"]), "error.offline_dup_in_file",
                                         {"other": seen[person.id]}))
             continue
         seen[person.id] = n
@@ -613,3 +613,62 @@ def my_classes(session: Session, actor: Actor, *, year: int | None = None) -> li
         q = q.where(OfflineClass.end_date >= date(year, 1, 1), OfflineClass.end_date <= date(year, 12, 31))
     return [_public(session, c, u, 0) for c, u in
             session.exec(q.order_by(col(OfflineClass.start_date).desc())).all()]
+
+
+# ---- exports (the safe writer: user text stays text) -------------------------------------------------
+
+CLASS_COLUMNS = [spreadsheets.Column("班次名称", 36), spreadsheets.Column("主办单位", 24),
+                 spreadsheets.Column("开始日期", 12, "yyyy-mm-dd"), spreadsheets.Column("结束日期", 12, "yyyy-mm-dd"),
+                 spreadsheets.Column("每人学时", 10, "0.00"), spreadsheets.Column("所属单位", 24),
+                 spreadsheets.Column("参加人数", 10)]
+ATTENDEE_COLUMNS = [spreadsheets.Column("用户名", 18), spreadsheets.Column("姓名", 14), spreadsheets.Column("工号", 14),
+                    spreadsheets.Column("单位", 24), spreadsheets.Column("登记时间", 18, "yyyy-mm-dd hh:mm"),
+                    spreadsheets.Column("学时", 10, "0.00")]
+
+
+def _scope_label(session: Session, actor: Actor) -> str:
+    from services.reports import scope_names
+    names = scope_names(session, actor)
+    return "全部单位" if names is None else "、".join(names)
+
+
+def classes_xlsx(session: Session, actor: Actor, *, year: int | None = None) -> bytes:
+    """The classes of the scope (of `year`): the filters on the first sheet, then the table."""
+    rows = [(c.name, c.organiser, c.start_date, c.end_date, c.hours, c.unit_name, c.attendees)
+            for c in list_classes(session, actor, year=year)]
+    title = f"线下培训班次 · {year or '全部年度'}"
+    filters = [("管理范围", _scope_label(session, actor)), ("年度（按结束日期）", str(year or "全部")),
+               ("导出时间", utcnow().astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"))]
+    return spreadsheets.workbook_xlsx(
+        spreadsheets.Sheet("筛选条件", [spreadsheets.Column("项目", 18), spreadsheets.Column("内容", 60)], filters,
+                           title_rows=[title], freeze_header=False),
+        spreadsheets.Sheet("班次", CLASS_COLUMNS, rows, title_rows=[title], auto_filter=True))
+
+
+def classes_csv(session: Session, actor: Actor, *, year: int | None = None) -> bytes:
+    return spreadsheets.table_csv(columns=CLASS_COLUMNS, rows=[
+        (c.name, c.organiser, c.start_date.isoformat(), c.end_date.isoformat(), c.hours, c.unit_name, c.attendees)
+        for c in list_classes(session, actor, year=year)])
+
+
+def attendees_xlsx(session: Session, actor: Actor, *, class_id: int) -> bytes:
+    """One class: what it is on the first sheet, then its attendees."""
+    cls = get_class(session, actor, class_id=class_id)
+    people = attendees(session, actor, class_id=class_id)
+    title = f"线下培训参加人员 · {cls.name}"
+    info = [("班次名称", cls.name), ("主办单位", cls.organiser), ("日期", f"{cls.start_date} 至 {cls.end_date}"),
+            ("每人学时", f"{cls.hours:g}"), ("所属单位", cls.unit_name), ("参加人数", str(len(people))),
+            ("导出时间", utcnow().astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"))]
+    return spreadsheets.workbook_xlsx(
+        spreadsheets.Sheet("班次", [spreadsheets.Column("项目", 14), spreadsheets.Column("内容", 60)], info,
+                           title_rows=[title], freeze_header=False),
+        spreadsheets.Sheet("参加人员", ATTENDEE_COLUMNS,
+                           [(p.username, p.name, p.employee_no or "", p.unit_name, p.added_at, cls.hours) for p in people],
+                           title_rows=[title], auto_filter=True))
+
+
+def attendees_csv(session: Session, actor: Actor, *, class_id: int) -> bytes:
+    cls = get_class(session, actor, class_id=class_id)
+    return spreadsheets.table_csv(columns=ATTENDEE_COLUMNS, rows=[
+        (p.username, p.name, p.employee_no or "", p.unit_name, p.added_at, cls.hours)
+        for p in attendees(session, actor, class_id=class_id)])

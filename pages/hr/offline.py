@@ -1,5 +1,7 @@
 """Offline training (线下培训): the classes of the HR scope, a new class, and one class's attendance —
 picked among the people in its unit or imported from a list (validated whole first), and removed."""
+import re
+
 import pandas as pd
 import streamlit as st
 
@@ -20,6 +22,18 @@ if flash := st.session_state.pop("hr_offline_flash", None):
     st.success(flash)
 if (goto := st.session_state.pop("hr_offline_goto", None)) is not None:
     st.session_state["hr_offline_year"], st.session_state["hr_offline_class"] = goto
+
+
+def _built(build, **kw):
+    """A download's bytes, built only when its button is clicked (in a unit of work of its own)."""
+    def make() -> bytes:
+        with db() as s:
+            return build(s, actor, **kw)
+    return make
+
+
+def _safe(name: str) -> str:
+    return re.sub(r'[\\/:*?"<>|\s\x00-\x1f]+', "_", name)[:40]
 
 
 def _dates(c: offline.ClassPublic) -> str:
@@ -85,6 +99,11 @@ st.dataframe(pd.DataFrame([{t("offline.col.name"): c.name, t("offline.col.organi
                             t("offline.col.dates"): _dates(c), t("offline.col.hours"): c.hours,
                             t("offline.col.unit"): c.unit_name, t("offline.col.attendees"): c.attendees}
                            for c in classes]), hide_index=True, width="stretch")
+e1, e2, _ = st.columns([1, 1, 2])
+e1.download_button(t("offline.export_xlsx"), _built(offline.classes_xlsx, year=year), f"线下培训班次-{year}.xlsx",
+                   mime=XLSX, icon=":material/download:", on_click="ignore", key="hr_offline_classes_xlsx")
+e2.download_button(t("offline.export_csv"), _built(offline.classes_csv, year=year), f"线下培训班次-{year}.csv",
+                   mime="text/csv", icon=":material/download:", on_click="ignore", key="hr_offline_classes_csv")
 
 by_id = {c.id: c for c in classes}
 if st.session_state.get("hr_offline_class") not in by_id:
@@ -184,6 +203,13 @@ st.dataframe(pd.DataFrame([{t("field.username"): p.username, t("field.name"): p.
                             t("offline.col.employee_no"): p.employee_no or "", t("field.unit"): p.unit_name,
                             t("offline.col.added_at"): local_time(p.added_at)} for p in people]),
              hide_index=True, width="stretch")
+f1, f2, _ = st.columns([1, 1, 2])
+f1.download_button(t("offline.export_xlsx"), _built(offline.attendees_xlsx, class_id=cls.id),
+                   f"线下培训-{_safe(cls.name)}-参加人员.xlsx", mime=XLSX, icon=":material/download:",
+                   on_click="ignore", key=f"hr_offline_people_xlsx_{cls.id}")
+f2.download_button(t("offline.export_csv"), _built(offline.attendees_csv, class_id=cls.id),
+                   f"线下培训-{_safe(cls.name)}-参加人员.csv", mime="text/csv", icon=":material/download:",
+                   on_click="ignore", key=f"hr_offline_people_csv_{cls.id}")
 with st.expander(t("offline.remove"), icon=":material/person_remove:"):
     names = {p.user_id: f"{p.name}（{p.username}）" for p in people}
     who = st.selectbox(t("offline.remove.pick"), list(names), format_func=names.get, index=None,

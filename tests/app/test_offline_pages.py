@@ -202,3 +202,20 @@ def test_the_learner_sees_offline_hours_apart_and_together_and_downloads_the_rec
     assert files[pdf_name]().startswith(b"%PDF-")
     wb = load_workbook(io.BytesIO(files[xlsx_name]()))
     assert "党校读书班" in {r[0] for r in wb["线下培训"].iter_rows(min_row=4, values_only=True)}
+
+
+def test_the_tables_export_when_clicked(place, downloads):
+    with session_scope() as s:
+        hr = load_actor(s, place["hr"].id)
+        cls = offline.create_class(s, hr, class_in=offline.ClassIn(
+            name="导出测试班", organiser="党校", start_date=offline.today(), end_date=offline.today(), hours=3,
+            unit_id=place["ids"]["district"]))
+        offline.add_attendees(s, hr, class_id=cls.id, user_ids=[place["learners"][1].id])
+    at = _page(place["hr"].id)
+    at.selectbox(key="hr_offline_class").select(cls.id)
+    _run(at)
+    files = dict(downloads)
+    wb = load_workbook(io.BytesIO(files["线下培训-导出测试班-参加人员.xlsx"]()))
+    assert [r[0] for r in wb["参加人员"].iter_rows(min_row=4, values_only=True)] == [place["learners"][1].username]
+    assert "导出测试班" in files[f"线下培训班次-{cls.year}.csv"]().decode("utf-8-sig")
+    assert wb.sheetnames == ["班次", "参加人员"] and f"线下培训班次-{cls.year}.xlsx" in files

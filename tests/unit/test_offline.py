@@ -167,7 +167,7 @@ def test_import_with_a_bad_row_writes_nothing_and_names_the_row(session, world):
     got = [(e.row, e.field, e.code) for e in plan.errors]
     assert got == [(7, "用户名/工号", "error.offline_row_needs_person"), (8, "用户名", "error.control_chars"),
                    (3, "用户名", "error.offline_person_unknown"), (4, "姓名", "error.offline_name_mismatch"),
-                   (6, "用户名", "error.import_dup_in_file")]
+                   (6, "用户名", "error.offline_dup_in_file")]
     assert plan.errors[3].params == {"name": "测试用户"} and plan.errors[4].params == {"other": 2}
     assert not plan.ok
     with pytest.raises(ValidationFailed):
@@ -295,3 +295,37 @@ def test_my_classes_lists_present_attendance_only(session, world):
     assert cls.id in {c.id for c in offline.my_classes(session, a, year=cls.year)}
     assert cls.id not in {c.id for c in offline.my_classes(session, a, year=cls.year - 1)}
     assert cls.id not in {c.id for c in offline.my_classes(session, b)}
+
+
+def test_exports_name_the_filters_and_keep_text_as_text(session, world):
+    hr, cls = world["hr"], world["class"]
+    a = world["learners"][0]
+    offline.add_attendees(session, hr, class_id=cls.id, user_ids=[a.id])
+    wb = load_workbook(io.BytesIO(offline.attendees_xlsx(session, hr, class_id=cls.id)))
+    assert wb.sheetnames == ["班次", "参加人员"]
+    info = {r[0]: r[1] for r in wb["班次"].iter_rows(min_row=3, values_only=True) if r[0]}
+    assert info["班次名称"] == cls.name and info["参加人数"] == "1"
+    rows = list(wb["参加人员"].iter_rows(min_row=4, values_only=True))
+    assert [(r[0], r[5]) for r in rows] == [(a.username, 4)]
+    wb = load_workbook(io.BytesIO(offline.classes_xlsx(session, hr, year=cls.year)))
+    assert wb.sheetnames == ["筛选条件", "班次"]
+    filters = {r[0]: r[1] for r in wb["筛选条件"].iter_rows(min_row=3, values_only=True) if r[0]}
+    assert filters["管理范围"] == "测试区" and filters["年度（按结束日期）"] == str(cls.year)
+    assert cls.name in {r[0] for r in wb["班次"].iter_rows(min_row=4, values_only=True)}
+    assert all(c.data_type != "f" for ws in wb for row in ws.iter_rows() for c in row)
+    text = offline.attendees_csv(session, hr, class_id=cls.id).decode("utf-8-sig")
+    assert a.username in text and text.count("\r\n") == 2
+    assert cls.name in offline.classes_csv(session, hr, year=cls.year).decode("utf-8-sig")
+    with pytest.raises(PermissionDenied):
+        offline.attendees_xlsx(session, world["other_hr"], class_id=cls.id)
+
+
+def test_a_formula_like_class_name_is_text_in_every_export(session, world, tree):
+    hr = world["hr"]
+    cls = offline.create_class(session, hr, class_in=offline.ClassIn(
+        name="=1+1 党校班", organiser="@党校", start_date=offline.today(), end_date=offline.today(), hours=1,
+        unit_id=tree["district"]))
+    wb = load_workbook(io.BytesIO(offline.attendees_xlsx(session, hr, class_id=cls.id)))
+    cell = next(c for row in wb["班次"].iter_rows() for c in row if c.value == "=1+1 党校班")
+    assert cell.data_type == "s"
+    assert "'=1+1 党校班" in offline.classes_csv(session, hr, year=cls.year).decode("utf-8-sig")
