@@ -201,7 +201,8 @@ with left:
     dist = board.distribution.copy()
     dist["met"] = dist["bin"] == dash.DIST_BINS[-1]
     st.altair_chart(alt.Chart(dist).mark_bar().encode(
-        x=alt.X("bin:N", sort=dash.DIST_BINS, title=t("hr.dist_x")), y=alt.Y("people:Q", title=t("hr.people")),
+        x=alt.X("bin:N", sort=dash.DIST_BINS, title=t("hr.dist_x")),
+        y=alt.Y("people:Q", title=t("hr.people"), axis=alt.Axis(tickMinStep=1, format="d")),
         color=alt.condition(alt.datum.met, alt.value("#2e8b57"), alt.value("#c0392b")),
         tooltip=[alt.Tooltip("bin:N", title=t("hr.dist_x")), alt.Tooltip("people:Q", title=t("hr.people"))]
     ).properties(height=260), width="stretch")
@@ -215,7 +216,7 @@ with right:
         base = alt.Chart(trend).encode(x=alt.X("week:T", title=t("hr.week")))
         st.altair_chart(alt.layer(
             base.mark_area(opacity=0.3, color="#1f5fa8").encode(y=alt.Y("hours:Q", title=t("hr.hours"))),
-            base.mark_line(color="#e67e22").encode(y=alt.Y("entries:Q", title=t("hr.entries"))),
+            base.mark_line(color="#e67e22", point=True).encode(y=alt.Y("entries:Q", title=t("hr.entries"))),
         ).resolve_scale(y="independent").encode(
             tooltip=[alt.Tooltip("week:T", title=t("hr.week")), alt.Tooltip("hours:Q", title=t("hr.hours")),
                      alt.Tooltip("entries:Q", title=t("hr.entries"))]).properties(height=260), width="stretch")
@@ -269,12 +270,31 @@ st.caption(t("hr.people_count", n=total) + " · " + t("hr.people_page", page=pag
 columns = {"username": t("field.username"), "name": t("field.name"), "unit": t("field.unit"),
            "hours": t("hr.hours"), "target": t("hours.target"), "gap": t("hr.gap"),
            "required_done": t("hr.required_done")}
+
+
+def _open_row(key: str, ids: list[int]) -> None:
+    """A row of the people table was clicked: open that person (once, not on every later rerun)."""
+    rows = (st.session_state.get(key) or {}).get("selection", {}).get("rows") or []
+    if rows and rows[0] < len(ids):
+        st.session_state["hr_person"] = ids[rows[0]]
+
+
+def _open_picked(key: str) -> None:
+    if st.session_state.get(key) is not None:
+        st.session_state["hr_person"] = int(st.session_state[key])
+
+
 if not people.empty:
-    sel = st.dataframe(people[list(columns)].rename(columns=columns), hide_index=True, width="stretch",
-                       on_select="rerun", selection_mode="single-row", key=f"hr_people_{year}_{unit_id}_{below}_{page}")
-    rows = sel.selection.rows if sel is not None and hasattr(sel, "selection") else []
-    if rows:
-        st.session_state["hr_person"] = int(people["user_id"].iloc[rows[0]])
+    ids = [int(i) for i in people["user_id"]]
+    table_key = f"hr_people_{year}_{unit_id}_{below}_{page}"
+    st.dataframe(people[list(columns)].rename(columns=columns), hide_index=True, width="stretch",
+                 on_select=lambda: _open_row(table_key, ids), selection_mode="single-row", key=table_key)
+    # the same by keyboard: pick a person of this page to open their record
+    names = {int(i): f"{n}（{u}） · {lbl}" for i, n, u, lbl in
+             zip(people["user_id"], people["name"], people["username"], people["unit"])}
+    pick_key = f"hr_person_pick_{year}_{unit_id}_{below}_{page}"
+    st.selectbox(t("hr.open_person"), [None, *ids], key=pick_key, on_change=_open_picked, args=(pick_key,),
+                 format_func=lambda i: t("hr.pick_person") if i is None else names[i])
 
 person_id = st.session_state.get("hr_person")
 if person_id is not None:

@@ -325,3 +325,20 @@ def test_warning_page_reminds_and_the_learner_sees_it(hr_world, downloads):
         outsider = s.exec(select(User.id).where(User.unit_id != hr_world["ids"]["office"],
                                                 User.unit_id != hr_world["ids"]["station"])).first()
         assert all("请尽快完成学时" not in n.text for n in notices.my_notices(s, load_actor(s, outsider)))
+
+
+def test_warning_page_filters(hr_world):
+    """Each filter of the early-warning page: the unit narrows the list to its people, a past year is
+    closed (the final totals), the page number pages through."""
+    at = _hr_page(hr_world["hr"], "pages/hr/warning.py")
+    everyone = int(_metric(at, "预警人数"))
+    at.selectbox(key="warn_unit").select(hr_world["ids"]["office"])
+    at.run()
+    assert not at.exception
+    office = int(_metric(at, "预警人数"))
+    assert 0 < office < everyone and office <= N_PEOPLE // 2
+    assert set(at.dataframe[-1].value["单位"]) == {"统计区 / 统计办公室"}
+    at.selectbox(key="warn_year").select(local_year() - 1)
+    at.run()
+    assert not at.exception and _metric(at, "本年已过") == "100%"          # a closed year
+    assert int(_metric(at, "预警人数")) == N_PEOPLE // 2                  # nobody had hours then
