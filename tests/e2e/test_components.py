@@ -2,7 +2,7 @@
 `streamlit run`; not part of app.py). What the server side received is read from the page's output files.
 
 - tab_watch: each leave of the page (blur, tab hidden, or both) is exactly one event; a leave while
-  already away is none; copy and the context menu are blocked in the main area but not in a text field;
+  already away is none, and neither is the page being hidden as it goes away (pagehide); copy and the context menu are blocked in the main area but not in a text field;
   the element takes no space; a leave while the server is down arrives once it is back (a restart).
 - live_text: typing without leaving the field is saved within debounce + 1 s; typing on through the
   saves' reruns loses nothing and is never reset; leaving the field saves at once; a reload shows the
@@ -187,8 +187,16 @@ def test_each_leave_is_one_event(page_server, open_page):
     page.evaluate(BACK)
     tab.act(lambda: page.evaluate(LEAVE, "hidden"))
     expect(events).to_have_text("events: [hidden,blur,hidden]")
+    page.evaluate(BACK)
+    # a page going away (reload, link, closing the tab) is hidden on its way out: not a leave
+    page.evaluate("() => window.dispatchEvent(new PageTransitionEvent('pagehide'))")
+    page.evaluate(LEAVE, "switch-tab")
+    page.evaluate("() => window.dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))")
+    page.evaluate(BACK)                                          # (back from the browser's page cache)
+    tab.act(lambda: page.evaluate(LEAVE, "blur"))
+    expect(events).to_have_text("events: [hidden,blur,hidden,blur]")
     queue_drained(tab)
-    assert received(page_server, "events") == ["hidden", "blur", "hidden"]
+    assert received(page_server, "events") == ["hidden", "blur", "hidden", "blur"]
     tab.expect_no_error()
 
 
@@ -269,6 +277,8 @@ def test_typing_is_saved_while_typed_never_reset_and_kept_on_reload(page_server,
     expect(page.get_by_label("作文")).to_have_value(full)
     expect(page.get_by_label("填空")).to_have_value("答案")
     assert received(page_server, "essay")[-1] == full and received(page_server, "blank") == ["答案"]
+    queue_drained(tab)
+    assert received(page_server, "events") == []     # moving between fields and reloading are no 切屏
     tab.expect_no_error()
 
 

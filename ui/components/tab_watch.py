@@ -18,6 +18,7 @@ What the page does
   session, which counts it again (a window of one round trip).
 - `block_copy`: copy, cut, the context menu, dragging and text selection are blocked in the page's
   main area ([data-testid="stMain"]), except inside text fields (the learner's own answers).
+- Leaving by a reload, a link or closing the tab (beforeunload / pagehide) is not a leave.
 - Invisible: the element takes no space (its container is display: none; the script keeps running).
 
 Server side: `on_event(kind)` runs once per event, in the widget callback phase (before the script
@@ -76,7 +77,16 @@ class TabWatch {
       }, 0);
     });
     this.on(window, "focus", () => this.back());
-    this.on(window, "pagehide", () => this.persist());
+    // leaving by reload, link or closing the tab hides the page too: not a 切屏
+    this.unloading = false;
+    const unload = () => {
+      this.unloading = true;
+      if (this.settle !== null) { clearTimeout(this.settle); this.settle = null; }
+      this.persist();
+    };
+    this.on(window, "beforeunload", unload);
+    this.on(window, "pagehide", unload);
+    this.on(window, "pageshow", () => { this.unloading = false; });
     for (const type of ["copy", "cut", "contextmenu", "dragstart", "selectstart"]) {
       this.on(document, type, (event) => this.guard(event), true);
     }
@@ -90,6 +100,7 @@ class TabWatch {
   }
 
   leave(kind) {
+    if (this.unloading) return;
     if (this.away) {
       if (this.settle !== null && kind === "hidden") this.kind = "hidden";
       return;
