@@ -117,8 +117,9 @@ def _people_select(session: Session, actor: Actor, *, year: int, unit_id: int | 
     # required courses done at any time up to the end of the year viewed (a course done last year is done)
     required = (select(CourseCompletion.user_id, func.count(CourseCompletion.course_id.distinct()).label("n"))
                 .join(Course, Course.id == CourseCompletion.course_id)
-                .where(Course.required, CourseCompletion.completed_at < _year_end_utc(year))
-                .group_by(CourseCompletion.user_id).subquery())
+                .where(Course.required, CourseCompletion.completed_at < _year_end_utc(year),
+                       col(CourseCompletion.user_id).in_(select(User.id).where(col(User.unit_id).in_(unit_ids))))
+                .group_by(CourseCompletion.user_id).subquery())      # the people shown only, not the city
     hours = func.coalesce(totals.c.total, 0.0)
     target = _target_expr(session, unit_ids) if unit_ids else cast(literal(0.0), Float)
     gap = case((target - hours > 0, target - hours), else_=0.0)

@@ -342,3 +342,16 @@ def test_warning_page_filters(hr_world):
     at.run()
     assert not at.exception and _metric(at, "本年已过") == "100%"          # a closed year
     assert int(_metric(at, "预警人数")) == N_PEOPLE // 2                  # nobody had hours then
+
+
+def test_open_a_person_from_the_picker_and_close_the_record(hr_world):
+    at = _hr_page(hr_world["hr"])
+    person = hr_world["people"][11]            # 0 h: on the first page of those below target
+    at.selectbox(key=f"hr_person_pick_{local_year()}_None_True_1").select(person)
+    at.run()
+    assert not at.exception
+    assert any(s.value.startswith("培训档案：学员011") for s in at.subheader)
+    at.button(key="hr_person_close").click()
+    at.run()
+    at.run()                                   # and it stays closed on the next rerun
+    assert not any(s.value.startswith("培训档案：") for s in at.subheader)
