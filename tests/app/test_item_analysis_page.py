@@ -101,3 +101,13 @@ def test_an_admin_sees_it_and_another_district_does_not(exam, make_user_module):
     assert not at.exception, at.exception
     assert any("不在您的范围内" in w.value for w in at.warning)                 # not theirs: shows another
     assert all(exam["ids"][3] not in df.value.to_string() for df in at.dataframe)   # none of its questions
+
+
+def test_in_english(exam, trainer):
+    at = page_as(trainer.id, exam=str(exam["id"]))
+    at.session_state["locale"] = "en"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Item analysis"
+    assert any("Only 5 attempts" in w.value for w in at.warning)
+    assert at.dataframe[0].value.iloc[0]["Verdict"] == "Check the key"
