@@ -88,3 +88,36 @@ def test_no_full_garbage_collection_after_every_run():
     from config import ROOT
     cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert cfg["runner"]["postScriptGC"] is False
+
+
+def test_an_examinee_of_the_load_test_sits_an_exam_through_the_pages(server, make_user, tree):
+    """bench/exam_load.py's examinee against the real exam pages: sign in, lobby, the exam, start and
+    confirm, every question answered (one per screen, "next"), the countdown fragment rerunning on its
+    own clock while it thinks, submit and confirm; the database has the submitted attempt with every answer."""
+    from bench.exam_load import examinee
+    from models import Attempt, AttemptItem
+    from tests.unit.examkit import exam_in, make_questions, published
+
+    category, _ = make_questions(3, "true_false")
+    make_questions(2, "single_choice", category=category)
+    exam_id = published(exam_in(category, rules=[
+        {"type": "true_false", "category": category, "count": 2, "points": 1},
+        {"type": "single_choice", "category": category, "count": 1, "points": 2}],
+        audience_units=[tree["village"]]))
+    learner = make_user("learner", password=PASSWORD)
+    steps = []
+    answered = examinee(server["url"], learner.username,
+                        {"scenario": "exam", "exam_id": exam_id, "password": PASSWORD, "think": 1.5},
+                        record=lambda step, run, ms=None: steps.append((step, run)))
+    names = [name for name, _ in steps]
+    assert answered == 3
+    assert names[:6] == ["login_page", "sign_in", "lobby", "exam_page", "start", "start_confirm"]
+    assert names[-2:] == ["submit", "submit_confirm"]
+    assert names.count("answer") == 3 and names.count("next") == 2
+    assert "tick" in names and all(run.fragment for name, run in steps if name == "tick")
+    assert all(not run.errors and run.status in (0, 3) for _, run in steps)
+    with session_scope() as s:
+        attempt = s.exec(select(Attempt).where(Attempt.user_id == learner.id, Attempt.exam_id == exam_id)).one()
+        assert attempt.status == "submitted"
+        saved = s.exec(select(AttemptItem.saved_at).where(AttemptItem.attempt_id == attempt.id)).all()
+        assert len(saved) == 3 and all(saved)
