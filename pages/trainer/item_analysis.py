@@ -42,9 +42,10 @@ def cached_report(_actor, key: tuple, kind: str, source_id: str, which: str, ver
 
 
 @st.cache_data(ttl=600, max_entries=64, show_spinner=False)
-def cached_weak(_actor, key: tuple, depth: int, cat_depth: int, exam_id: int | None, version: tuple) -> wt.WeakTopics:
+def cached_weak(_actor, key: tuple, depth: int, cat_depth: int, exam_id: int | None, course_id: str | None,
+                version: tuple) -> wt.WeakTopics:
     with db() as s:
-        return wt.weak_topics(s, _actor, depth=depth, category_depth=cat_depth, exam_id=exam_id)
+        return wt.weak_topics(s, _actor, depth=depth, category_depth=cat_depth, exam_id=exam_id, course_id=course_id)
 
 
 def cached(call):
@@ -242,11 +243,11 @@ depth = w1.selectbox(t("ia.weak_level"), level_ids, index=default_level, key="ia
                      format_func=lambda d: t("ia.weak_level_label", depth=d,
                                              kinds="、".join(t(f"unit.{k}") for k in dict(levels)[d])))
 cat_depth = w2.selectbox(t("ia.weak_cat_depth"), [1, 2, 3], key="ia_weak_cat_depth")
-only_this = w3.checkbox(t("ia.weak_only_exam"), key="ia_weak_only_exam", disabled=src.kind != "exam",
-                        help=t("ia.weak_only_exam_help"))
+everything = w3.checkbox(t("ia.weak_all"), key="ia_weak_all", help=t("ia.weak_all_help"))
 weak_version = fetch(wt.data_version)
 weak = cached(lambda: cached_weak(actor, actor_key(actor), depth, cat_depth,
-                                  int(src.id) if only_this and src.kind == "exam" else None, weak_version))
+                                  int(src.id) if src.kind == "exam" and not everything else None,
+                                  src.id if src.kind == "quiz" and not everything else None, weak_version))
 if not weak.cells:
     st.caption(t("ia.weak_none"))
     st.stop()

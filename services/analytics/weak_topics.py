@@ -9,7 +9,9 @@ How the figures are made (the page's help says the same):
 - Units are shown at one level of the tree (`depth`): a learner counts in their unit's ancestor at that
   level (or in their own unit when it sits higher up), optionally only under one unit (`under`).
 - Categories are cut to their first `category_depth` levels ("信息安全/法律法规" -> "信息安全" at 1).
-- Optional filters: one exam, a date range of the attempts' submission (UTC datetimes from the caller).
+- Optional filters: one exam or one course quiz (the page starts with the one being analysed: at city
+  scale every answer of every exam is millions of rows, seconds on SQLite), a date range of the
+  attempts' submission (UTC datetimes from the caller).
 SQL groups by (learner's unit, category): a few thousand rows however many answers; the roll-up to
 the chosen level happens in Python.
 """
@@ -79,8 +81,8 @@ def category_at(category: str, depth: int) -> str:
 
 
 def weak_topics(session: Session, actor: Actor, *, depth: int | None = None, under: int | None = None,
-                category_depth: int = 1, exam_id: int | None = None, since: datetime | None = None,
-                until: datetime | None = None) -> WeakTopics:
+                category_depth: int = 1, exam_id: int | None = None, course_id: str | None = None,
+                since: datetime | None = None, until: datetime | None = None) -> WeakTopics:
     """The unit x category table; see the module docstring. depth None: the level just below the
     trainer's top scope unit (or below `under`)."""
     paths = _scope(actor)
@@ -101,6 +103,14 @@ def weak_topics(session: Session, actor: Actor, *, depth: int | None = None, und
     if exam_id is not None:
         from services import exams
         exams.get_exam(session, actor, exam_id=exam_id)       # the exam must be theirs
+    if course_id is not None:
+        from models import Course
+        from services.analytics.item_report import _course_in_scope
+        course = session.get(Course, course_id)
+        if course is None:
+            raise NotFound(what="course", id=course_id)
+        if not _course_in_scope(session, actor, course):
+            raise PermissionDenied("error.out_of_scope")
     q = (select(User.unit_id, QuestionVersion.category, func.sum(AttemptItem.score), func.sum(AttemptItem.points),
                 func.count(), func.count(func.distinct(Attempt.user_id)))
          .select_from(AttemptItem)
@@ -116,6 +126,8 @@ def weak_topics(session: Session, actor: Actor, *, depth: int | None = None, und
         q = q.where(col(OrgUnit.path).startswith(base.path))
     if exam_id is not None:
         q = q.where(Attempt.exam_id == exam_id)
+    if course_id is not None:
+        q = q.where(Attempt.course_id == course_id, Attempt.kind == "quiz", col(Attempt.exam_id).is_(None))
     if since is not None:
         q = q.where(Attempt.submitted_at >= since)
     if until is not None:

@@ -96,3 +96,35 @@ def test_the_cache_key_changes_with_a_graded_attempt(topics, make_user):
         qid = s.exec(select(QuestionVersion.question_id).where(QuestionVersion.category == topics["cats"][0])).first()
         sit(s, user_id=learner.id, items=[(qid, True, 1.0)])
         assert wt.data_version(s) != before
+
+
+def test_one_course_quiz_or_one_exam_only(make_user, tree):
+    from models import Course
+    from services import exams
+    learner = make_user("learner", unit="town")
+    district = make_user(("trainer", "district"))
+    root = f"课{uuid.uuid4().hex[:6]}"
+    with session_scope() as s:
+        qid = f"wt-{uuid.uuid4().hex[:10]}"
+        data = record(qid, "true_false", f"{root}/一")
+        s.add(Question(id=qid, current_version=1))
+        s.flush()
+        s.add(QuestionVersion(question_id=qid, version=1, type="true_false", category=f"{root}/一", points=1, data=data,
+                              content_hash=content_hash(data)))
+        cid = f"wt{uuid.uuid4().hex[:8]}"
+        s.add(Course(id=cid, title="弱项课程", category="测试", quiz={"title": "测验", "pass_percent": 60, "draw": []}))
+        s.flush()
+        exam_id = exams.create_exam(s, system_actor(), exam_in=exams.ExamIn(title="弱项考试", question_ids=[qid],
+                                                                             audience_units=[tree["district"]]))
+        sit(s, user_id=learner.id, course_id=cid, items=[(qid, True, 1.0)])
+        sit(s, user_id=learner.id, exam_id=exam_id, items=[(qid, False, 0.0)])
+    with session_scope() as s:
+        quiz = mine(wt.weak_topics(s, district, course_id=cid), root)
+        exam = mine(wt.weak_topics(s, district, exam_id=exam_id), root)
+        both = mine(wt.weak_topics(s, district), root)
+        assert [c.facility for c in quiz.values()] == [1.0] and [c.facility for c in exam.values()] == [0.0]
+        assert [c.facility for c in both.values()] == [0.5]
+        s.get(Course, cid).audience = [tree["district2"]]
+        s.flush()
+        with pytest.raises(PermissionDenied):
+            wt.weak_topics(s, district, course_id=cid)
