@@ -14,6 +14,8 @@ import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
+from ui.components.live_text import fingerprint
+
 PAGE_ID = "0123456789abcdef"
 
 
@@ -117,18 +119,18 @@ def test_english_texts_follow_the_locale():
 def test_a_changed_text_is_saved_once_in_the_callback_phase(in_fragment):
     at = page(in_fragment=in_fragment)
     epoch = data(at, "answer")["epoch"]
-    send_state(at, "answer", draft={"text": "起始，接着写", "epoch": epoch, "n": 1, "base": "起始"})
+    send_state(at, "answer", draft={"text": "起始，接着写", "epoch": epoch, "n": 1, "base": fingerprint("起始")})
     assert at.session_state["saves"] == ["起始，接着写"]
     assert before(at) == "before: 起始，接着写 /"                  # saved before the script body ran
     shown = data(at, "answer")
     assert shown["value"] == "起始，接着写" and shown["ack_n"] == 1 and shown["epoch"] == epoch
 
-    send_state(at, "answer", draft={"text": "起始，接着写", "epoch": epoch, "n": 1, "base": "起始"})   # a resend
-    send_state(at, "answer", draft={"text": "起始，接着写", "epoch": epoch, "n": 2, "base": "起始"})   # same text
+    send_state(at, "answer", draft={"text": "起始，接着写", "epoch": epoch, "n": 1, "base": fingerprint("起始")})   # a resend
+    send_state(at, "answer", draft={"text": "起始，接着写", "epoch": epoch, "n": 2, "base": fingerprint("起始")})   # same text
     assert at.session_state["saves"] == ["起始，接着写"]
     assert data(at, "answer")["ack_n"] == 2                        # acknowledged all the same
 
-    send_state(at, "answer", draft={"text": "", "epoch": epoch, "n": 3, "base": "起始，接着写"})      # cleared
+    send_state(at, "answer", draft={"text": "", "epoch": epoch, "n": 3, "base": fingerprint("起始，接着写")})      # cleared
     assert at.session_state["saves"] == ["起始，接着写", ""]
     at.run()                                                       # a rerun with the page's state unchanged
     assert at.session_state["saves"] == ["起始，接着写", ""]
@@ -157,7 +159,7 @@ def test_a_failing_save_is_not_acknowledged_and_is_tried_again():
     states = at._tree.get_widget_states()
     w = states.widgets.add()
     w.id = component(at, "answer").proto.id
-    w.json_value = json.dumps({"draft": {"text": "第一句", "epoch": epoch, "n": 1, "base": ""}})
+    w.json_value = json.dumps({"draft": {"text": "第一句", "epoch": epoch, "n": 1, "base": fingerprint("")}})
     at._run(states)
     assert at.exception                                            # shown as an error, like any failing callback
     assert at.session_state["saves"] == []
@@ -170,12 +172,12 @@ def test_max_chars_is_kept_on_the_server_and_a_disabled_field_takes_nothing():
     at = page(max_chars=4)
     epoch = data(at, "answer")["epoch"]
     assert data(at, "answer")["max_chars"] == 4
-    send_state(at, "answer", draft={"text": "一二三四五六", "epoch": epoch, "n": 1, "base": "起始"})
+    send_state(at, "answer", draft={"text": "一二三四五六", "epoch": epoch, "n": 1, "base": fingerprint("起始")})
     assert at.session_state["saves"] == ["一二三四"]
 
     at = page(disabled=True)
     epoch = data(at, "answer")["epoch"]
-    send_state(at, "answer", draft={"text": "改了", "epoch": epoch, "n": 1, "base": "起始"})
+    send_state(at, "answer", draft={"text": "改了", "epoch": epoch, "n": 1, "base": fingerprint("起始")})
     assert at.session_state["saves"] == [] and data(at, "answer")["ack_n"] == 0
 
 
@@ -197,14 +199,14 @@ def test_an_older_start_of_the_field_is_refused_and_another_session_only_over_it
     at.run()
     new = data(at, "answer")["epoch"]
     assert new != old and new.split(":")[0] == old.split(":")[0]
-    send_state(at, "answer", draft={"text": "旧窗口的", "epoch": old, "n": 5, "base": "起始"})
+    send_state(at, "answer", draft={"text": "旧窗口的", "epoch": old, "n": 5, "base": fingerprint("起始")})
     assert at.session_state["saves"] == []
 
     # a page that was talking to a server process before a restart (another session): taken when the
     # server still has the text that page's edit started from, refused over anything newer
-    send_state(at, "answer", draft={"text": "重启前写的", "epoch": "gone-session:0badc0de", "n": 7, "base": "起始"})
+    send_state(at, "answer", draft={"text": "重启前写的", "epoch": "gone-session:0badc0de", "n": 7, "base": fingerprint("起始")})
     assert at.session_state["saves"] == ["重启前写的"] and data(at, "answer")["ack_n"] == 7
-    send_state(at, "answer", draft={"text": "更旧的", "epoch": "other-session:12345678", "n": 2, "base": "起始"})
+    send_state(at, "answer", draft={"text": "更旧的", "epoch": "other-session:12345678", "n": 2, "base": fingerprint("起始")})
     assert at.session_state["saves"] == ["重启前写的"]
 
 
@@ -241,3 +243,8 @@ def test_malformed_events_are_ignored_and_a_batch_is_bounded():
     assert at.session_state["events"] == []
     send_trigger(at, "watch", "leave", [_ev(n) for n in range(1, 200)])
     assert len(at.session_state["events"]) == 50
+
+
+def test_the_fingerprint_is_fnv1a_over_utf16_code_units_as_the_page_computes_it():
+    assert fingerprint("") == "811c9dc5" and fingerprint("a") == "e40c292c"      # the published FNV-1a values
+    assert fingerprint("起始") != fingerprint("起始 ") and len(fingerprint("😀" * 3)) == 8

@@ -308,3 +308,13 @@ def test_text_typed_while_the_server_is_down_is_saved_once_it_is_back(restartabl
     tab.reload()
     expect(page.get_by_label("作文")).to_have_value(full)
     expect(page.get_by_label("填空")).to_have_value("填空答案")
+
+
+def test_the_page_and_the_server_fingerprint_texts_alike(page_server, open_page):
+    """The page names the server text an edit started from by a fingerprint; both sides must agree."""
+    from ui.components.live_text import _JS, fingerprint
+    source = re.search(r"function fingerprint\(text\) \{.*?\n\}", _JS, re.S).group(0)
+    texts = ["", "a", "起始", "断线前，断线中写的", "😀 emoji 与\n换行\t", "x" * 3000]
+    tab = open_page(page_server)
+    got = tab.page.evaluate(f"(texts) => {{ {source}; return texts.map(fingerprint); }}", texts)
+    assert got == [fingerprint(t) for t in texts]

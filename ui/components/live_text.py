@@ -29,7 +29,7 @@ Server side
   e.g. when the caller drops widget state after a refused save) has an "epoch". The page sends the
   epoch with the text; a text from an older epoch of the same session is ignored (it was refused or
   replaced). A text from another session (the page reconnected to a restarted server) is taken only
-  if the server's text is still the one that edit started from (the page sends that too), so an idle
+  if the server's text is still the one that edit started from (the page sends its fingerprint), so an idle
   window reconnecting cannot put its old text over a newer one saved from another machine.
 """
 from __future__ import annotations
@@ -50,6 +50,12 @@ const RETRY_MAX_MS = 30000;
 
 function two(n) { return String(n).padStart(2, "0"); }
 function sessionOf(epoch) { return String(epoch).split(":", 1)[0]; }
+// FNV-1a over UTF-16 code units (the server computes the same: fingerprint() below)
+function fingerprint(text) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) { h ^= text.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+  return h.toString(16).padStart(8, "0");
+}
 
 class LiveText {
   constructor(root) {
@@ -65,7 +71,7 @@ class LiveText {
     this.sent = "";          // the text last sent (or taken from the server)
     this.n = 0;              // message number: a resend repeats it, the server echoes the last it took
     this.sentN = 0;
-    this.sentBase = "";
+    this.sentBase = fingerprint("");
     this.ackN = 0;
     this.everSent = false;
     this.savedAt = null;
@@ -116,7 +122,7 @@ class LiveText {
       this.n += 1;
       this.sent = text;
       this.sentN = this.n;
-      this.sentBase = this.value;      // the server's text this edit started from
+      this.sentBase = fingerprint(this.value);   // the server's text this edit started from (its fingerprint)
       this.retryMs = RETRY_MIN_MS;
     }
     this.everSent = true;
@@ -251,6 +257,16 @@ _CSS = """
 _component = st.components.v2.component("infoskills_live_text", html=_HTML, css=_CSS, js=_JS)
 
 
+def fingerprint(text: str) -> str:
+    """FNV-1a (32 bits) over the UTF-16 code units of `text`, as the page computes it: the page names the
+    server text an edit started from by this, not by the text (every rerun message carries the state)."""
+    h = 0x811C9DC5
+    data = text.encode("utf-16-le")
+    for i in range(0, len(data), 2):
+        h = ((h ^ (data[i] | data[i + 1] << 8)) * 0x01000193) & 0xFFFFFFFF
+    return f"{h:08x}"
+
+
 def _session_id() -> str:
     ctx = get_script_run_ctx()
     return ctx.session_id if ctx is not None else "-"
@@ -276,7 +292,7 @@ def _accepted(store: dict[str, Any], payload: Any) -> tuple[str, int] | None:
     if epoch != store["epoch"]:
         if epoch.split(":", 1)[0] == store["epoch"].split(":", 1)[0]:
             return None                  # an older start of this field in this session: refused or replaced
-        if payload.get("base") != store["value"]:
+        if payload.get("base") != fingerprint(store["value"]):
             return None                  # from another session, and the text changed since: not over it
     if store["max_chars"]:
         text = text[: store["max_chars"]]
