@@ -8,8 +8,7 @@ attempt to show).
   page (`view.one_per_page`); every answer change saved at once (save_answer with the version the page
   showed) with a visible "已保存 HH:MM:SS"; a flag per question; a countdown from the stored deadline in
   a fragment (display only; warns at 5 and 1 minutes; at 0 the page reruns so the service finalises);
-  the tab-switch watch for exams (ui/components/tab_watch, when installed); copying blocked when the
-  exam forbids it; submit behind a confirmation that says how many questions are unanswered.
+  the tab-switch watch for exams (ui/components/tab_watch) with copying blocked when the exam forbids it; submit behind a confirmation that says how many questions are unanswered.
 - Closed attempt: the result as the review policy allows (score and pass, pending grading, submitted
   automatically) and the review of every question (keys and explanations only when the view has them).
 - `check` (practice only): (session, attempt item id) -> ItemView with key, explanation and score; each
@@ -30,6 +29,7 @@ from services import attempts
 from services.attempts import AttemptView, ItemView
 from services.errors import ServiceError
 from services.permissions import Actor
+from ui.components.tab_watch import tab_watch
 from ui.fmt import local_time
 from ui.guard import fetch, show_error
 from ui.i18n import t
@@ -158,18 +158,11 @@ class _Player:
         self._submit()
 
     def _watch(self) -> None:
-        """The tab-switch watch (exams) and the copy block; what the last switch did."""
+        """The tab-switch watch (exams) with its copy block; what the last switch did."""
         view, base = self.view, self.base
-        if not view.allow_copy:
-            # selection off in the page's main area: nothing to copy (the component also blocks copy events)
-            st.html("<style>[data-testid='stMain'] {user-select: none; -webkit-user-select: none;}</style>")
         if view.kind == "exam":
-            try:
-                from ui.components.tab_watch import tab_watch
-            except ImportError:
-                tab_watch = None
-            if tab_watch is not None:
-                tab_watch(f"{base}_tabwatch", on_event=self.tab_event, block_copy=not view.allow_copy)
+            # 切屏检测 and, when the exam forbids it, no copying (ui/components/tab_watch)
+            tab_watch(f"{base}_tabwatch", on_event=self.tab_event, block_copy=not view.allow_copy)
         notice = st.session_state.pop(f"{base}_tab_notice", None)
         if notice is not None:
             count, limit, _submitted = notice
@@ -228,7 +221,7 @@ class _Player:
                 return f":material/check: {p}"
             return str(p)
         st.pills(t("player.palette"), list(range(1, n + 1)), format_func=label, key=pal_key,
-                 on_change=self.palette_changed, help=t("player.palette_help"))
+                 on_change=self.palette_changed)
         st.caption(t("player.legend"))
         self._item(by_pos[position])
         with st.container(horizontal=True):
@@ -314,7 +307,8 @@ def show_result(view: AttemptView, *, base: str = "attempt") -> None:
         meta.append(t("player.answered_of", answered=view.answered, total=len(view.items)))
         st.caption(" · ".join(meta))
         if view.auto_submitted:
-            st.caption(t("quiz.auto_submitted"))
+            over_limit = view.tab_switch_limit is not None and view.tab_switches > view.tab_switch_limit
+            st.caption(t("player.tab_limit_submitted", n=view.tab_switches) if over_limit else t("quiz.auto_submitted"))
         if view.kind == "exam" and not (view.show_answers or view.show_explanations):
             st.caption(t("player.keys_later"))
     for item in view.items:

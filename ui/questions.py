@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from ui.components.live_text import live_text
 from ui.fmt import md_text
 from ui.i18n import t
 
@@ -17,15 +18,6 @@ SaveFn = Callable[[int, Any], None]
 
 def _save_from(key: str, item_id: int, save: SaveFn, convert=lambda v: v) -> None:
     save(item_id, convert(st.session_state.get(key)))
-
-
-def _live_text():
-    """ui.components.live_text (debounced saves while typing) when it is installed, else None."""
-    try:
-        from ui.components.live_text import live_text
-    except ImportError:
-        return None
-    return live_text
 
 
 def answer_widget(prefix: str, item, save: SaveFn, disabled: bool = False, *, key: str | None = None,
@@ -37,7 +29,6 @@ def answer_widget(prefix: str, item, save: SaveFn, disabled: bool = False, *, ke
     key = key or f"{prefix}_{item.item_id}"
     st.markdown(f"**{item.position}.** " + t(f"qtype.{q['type']}") + f" · {item.points:g} " + t("quiz.points"))
     st.markdown(q["text"])        # our own content (the bank's Markdown)
-    live_text = _live_text() if live else None
     if q["type"] == "single_choice":
         ids = [i for i, _ in q["options"]]
         labels = dict(q["options"])
@@ -58,7 +49,7 @@ def answer_widget(prefix: str, item, save: SaveFn, disabled: bool = False, *, ke
         st.radio(t("quiz.true_false"), [True, False], format_func=lambda v: t("quiz.true") if v else t("quiz.false"),
                  index=None if resp is None else (0 if resp else 1), key=key, horizontal=True,
                  on_change=_save_from, args=(key, item.item_id, save), disabled=disabled, label_visibility="collapsed")
-    elif q["type"] == "fill_blank" and live_text is not None:
+    elif q["type"] == "fill_blank" and live:
         live_text(t("quiz.your_answer"), value=resp or "", key=key, height=68, disabled=disabled,
                   on_save=lambda v, _id=item.item_id: save(_id, v))
     elif q["type"] in ("fill_blank", "numerical"):
@@ -74,7 +65,7 @@ def answer_widget(prefix: str, item, save: SaveFn, disabled: bool = False, *, ke
             val = current.get(left, "")
             st.selectbox(left, rights, index=rights.index(val) if val in rights else 0, key=f"{key}_{n}",
                          format_func=lambda r: r or t("quiz.pick"), on_change=_save_match, disabled=disabled)
-    elif q["type"] == "essay" and live_text is not None:
+    elif q["type"] == "essay" and live:
         live_text(t("quiz.your_answer"), value=resp or "", key=key, height=200, disabled=disabled,
                   on_save=lambda v, _id=item.item_id: save(_id, v))
     elif q["type"] == "essay":

@@ -209,7 +209,9 @@ def test_start_needs_the_rules_and_a_confirmation(make_user, tree):
         attempt = s.exec(select(Attempt).where(Attempt.user_id == learner.id)).one()
     assert attempt.status == "in_progress" and attempt.exam_id == exam_id
     assert at.pills and any("剩余时间" in i.value for i in at.info)        # the player, with its countdown
-    assert any("user-select: none" in h.proto.body for h in at.get("html"))  # copying blocked
+    # the tab-switch watch (ui/components/tab_watch) is on the page, told to block copying
+    page = everything(at)
+    assert "infoskills_tab_watch" in page and re.search(r'block_copy\\*"\s*:\s*true', page), "no copy block"
 
 
 # ---- the player -----------------------------------------------------------------------------------

@@ -137,14 +137,16 @@ def test_first_day(fresh_server, tabs):
             for i in key:
                 tab.act(box.get_by_text(data["options"][i]["text"], exact=True).click)
         elif qtype in ("fill_blank", "numerical"):
-            field = box.locator("input")
+            field = box.get_by_label(msg("quiz.your_answer"), exact=True)   # a field saved as it is typed
             field.fill(str(key))
-            tab.act(lambda field=field: field.press("Enter"))
+            tab.act(lambda field=field: field.press("Tab"))                # and at once when it is left
         else:
             raise AssertionError(f"quiz drew an unexpected type {qtype}")
         with session_scope(srv["database_url"]) as s:     # saved as soon as the answer is given
             assert s.get(AttemptItem, item_id).response not in (None, "", [], {}), (position, qtype)
     tab.act(lambda: page.get_by_role("button", name=msg("quiz.submit")).click())
+    expect(page.get_by_text(msg("player.confirm_all_answered", total=len(plan)))).to_be_visible()   # asks first
+    tab.act(lambda: page.get_by_role("button", name=msg("player.confirm_submit")).click())
     verdict = msg_pattern("quiz.result", verdict=msg("quiz.passed"))
     expect(page.get_by_test_id("stAlert").get_by_text(verdict)).to_be_visible()
     expect(page.get_by_text(msg_pattern("quiz.result", verdict=msg("quiz.failed")))).to_have_count(0)
