@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 from sqlmodel import select
 
-from models import User
-from models.db import local_year, session_scope
+from models import Attempt, Exam, User
+from models.db import local_year, session_scope, utcnow
 from services import ledger
 from tests.e2e.helpers import ARTIFACTS, make_org, make_user, msg, msg_pattern, sign_in, tag
 
@@ -19,8 +19,8 @@ PW = "Staff2026ok"
 
 
 def _people(db: str, codes: dict[str, str]) -> dict[str, str]:
-    """A (village, 60 学时), B (the town itself, nothing yet: on the warning
-    list), C (a city department, 10 学时)."""
+    """A (village, 60 学时, passed an exam), B (the town itself, nothing yet: on the warning list),
+    C (a city department, 10 学时, failed the exam)."""
     who = {"a": make_user(db, "learner", unit=codes["village"], name=f"王村民{tag()[:3]}"),
            "b": make_user(db, "learner", unit=codes["town"], name=f"李镇员{tag()[:3]}"),
            "c": make_user(db, "learner", unit=codes["dept"], name=f"赵局员{tag()[:3]}")}
@@ -28,6 +28,13 @@ def _people(db: str, codes: dict[str, str]) -> dict[str, str]:
         ids = {k: s.exec(select(User.id).where(User.username == u)).one() for k, u in who.items()}
         ledger.credit(s, user_id=ids["a"], hours=60, source_type="import", source_id=f"e2e-hr-{ids['a']}", reason="导入")
         ledger.credit(s, user_id=ids["c"], hours=10, source_type="import", source_id=f"e2e-hr-{ids['c']}", reason="导入")
+        exam = Exam(title=f"网络安全结业考试{tag()[:3]}", status="published")
+        s.add(exam)
+        s.flush()
+        now = utcnow()
+        for k, score in (("a", 90), ("c", 40)):         # one pass, one fail: pass rate 50 %
+            s.add(Attempt(user_id=ids[k], kind="exam", exam_id=exam.id, status="submitted", score=score,
+                          max_score=100, passed=score >= 60, started_at=now, submitted_at=now))
         names = {k: s.get(User, i).name for k, i in ids.items()}
     return {**who, **{f"{k}_name": v for k, v in names.items()}}
 
@@ -65,6 +72,13 @@ def test_hr_drills_down_downloads_reminds_and_the_learner_sees_it(server, tabs, 
     expect(crumbs.get_by_role("button", name=codes["district_name"])).to_be_disabled()      # where we are
     expect(page.get_by_test_id("stDataFrame").first).to_contain_text(codes["town_name"])
     tab.expect_no_error()
+    # the whole page at once, to look at the charts (Streamlit scrolls inside the viewport)
+    page.set_viewport_size({"width": 1400, "height": 3000})
+    # hours by unit, distribution, weekly trend, pass rate by exam (and the heat map when courses exist)
+    expect(charts.nth(3)).to_be_visible()
+    expect(page.get_by_role("heading", name=msg("hr.chart_exams"))).to_be_visible()
+    tab.shot("70b-hr-district-charts")
+    page.set_viewport_size({"width": 1400, "height": 900})
 
     # on to the town (the unit picker, by keyboard), then its people: B is below the target
     tab.choose(page.get_by_role("combobox", name=msg("field.unit")), codes["town_name"],
