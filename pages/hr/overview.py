@@ -215,7 +215,7 @@ with right:
         trend["week"] = pd.to_datetime(trend["week"])
         base = alt.Chart(trend).encode(x=alt.X("week:T", title=t("hr.week")))
         st.altair_chart(alt.layer(
-            base.mark_area(opacity=0.3, color="#1f5fa8").encode(y=alt.Y("hours:Q", title=t("hr.hours"))),
+            base.mark_area(opacity=0.3, color="#1f5fa8", point=True).encode(y=alt.Y("hours:Q", title=t("hr.hours"))),
             base.mark_line(color="#e67e22", point=True).encode(y=alt.Y("entries:Q", title=t("hr.entries"))),
         ).resolve_scale(y="independent").encode(
             tooltip=[alt.Tooltip("week:T", title=t("hr.week")), alt.Tooltip("hours:Q", title=t("hr.hours")),
