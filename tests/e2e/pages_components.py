@@ -47,3 +47,8 @@ essay()
 live_text("填空", value=last("blank"), key="blank", height=68, debounce_ms=5000, on_save=lambda text: record("blank", text))
 st.caption("blank saved: " + last("blank"))
 st.button("rerun")
+
+# one question per screen, as the player pages through them: another field in the same place
+n = st.radio("题号", [1, 2], horizontal=True, key="which")
+live_text(f"第{n}题", value=last(f"q{n}"), key=f"q{n}", height=68, debounce_ms=5000,
+          on_save=lambda text, n=n: record(f"q{n}", text))

@@ -282,6 +282,27 @@ def test_typing_is_saved_while_typed_never_reset_and_kept_on_reload(page_server,
     tab.expect_no_error()
 
 
+def test_paging_between_questions_keeps_each_answer_to_its_own_question(page_server, open_page):
+    """The player's one-question-per-screen: another field takes the same place on the page."""
+    tab = open_page(page_server)
+    page = tab.page
+    first = page.get_by_label("第1题")
+    first.click()
+    first.press_sequentially("一号答案")
+    tab.act(lambda: page.get_by_text("2", exact=True).click())   # leaving the field saves it (5 s debounce)
+    second = page.get_by_label("第2题")
+    expect(second).to_have_value("")
+    expect(page.get_by_label("第1题")).to_have_count(0)
+    second.click()
+    second.press_sequentially("二号")
+    tab.act(lambda: page.get_by_text("1", exact=True).click())
+    expect(page.get_by_label("第1题")).to_have_value("一号答案")
+    tab.act(lambda: page.get_by_text("2", exact=True).click())
+    expect(page.get_by_label("第2题")).to_have_value("二号")
+    assert received(page_server, "q1") == ["一号答案"] and received(page_server, "q2") == ["二号"]
+    tab.expect_no_error()
+
+
 def test_text_typed_while_the_server_is_down_is_saved_once_it_is_back(restartable, open_page):
     tab = open_page(restartable)
     page = tab.page
