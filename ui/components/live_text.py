@@ -8,8 +8,9 @@ What the page does
   2 × `debounce_ms` while typing goes on, at once when the field is left (blur) and when the page is
   hidden or closed; never in the middle of an IME composition (pinyin). So a dropped connection or
   a closed tab loses at most the last seconds.
-- A text the server has not acknowledged is sent again (after 4 s, then 8, 16, at most every 30 s):
-  Streamlit drops a message sent while the websocket is down; the resend goes out once it is back.
+- A text the server has not acknowledged is sent again (after 4 s, then 8, 16, at most every 30 s;
+  never while a script run is under way or the page is disconnected): Streamlit drops a message sent
+  while the websocket is down; the resend goes out once it is back.
 - Under the field: "保存中…" while something is unsent or unacknowledged, "已保存 HH:MM:SS" once the
   server has it (and, with `max_chars`, the count).
 - Reruns never reset what is being typed: the field takes the server's value only when it is not
@@ -47,6 +48,16 @@ from ui.i18n import t
 _JS = r"""
 const RETRY_MIN_MS = 4000;
 const RETRY_MAX_MS = 30000;
+
+// A resend waits while a script run is under way (a resend would interrupt it and start it over: on a
+// slow server, resends every few seconds could keep a run from ever finishing) and while disconnected.
+function appBusy() {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app) return false;
+  const run = app.getAttribute("data-test-script-state");
+  const link = app.getAttribute("data-test-connection-state");
+  return run === "running" || run === "rerunRequested" || (link !== null && link !== "CONNECTED");
+}
 
 function two(n) { return String(n).padStart(2, "0"); }
 function sessionOf(epoch) { return String(epoch).split(":", 1)[0]; }
@@ -133,7 +144,7 @@ class LiveText {
   tick() {
     // an unacknowledged text goes again (Streamlit drops a message sent while disconnected)
     if (this.debounce !== null || this.composing || this.sentN <= this.ackN) return;
-    if (Date.now() - this.lastSendAt < this.retryMs) return;
+    if (Date.now() - this.lastSendAt < this.retryMs || appBusy()) return;
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
     this.post();
   }

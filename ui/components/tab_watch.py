@@ -11,7 +11,8 @@ What the page does
 - Every leave becomes an event (page id, sequence number, kind) in a queue kept in the page and in
   sessionStorage, sent to the server as a trigger at once and sent again every 3 s until the server
   acknowledges it (the acknowledged sequence numbers come back in the component's data on the next
-  run). Streamlit drops a trigger sent while the websocket is down, so events of a leave made while
+  run; resends back off to every 30 s and wait while a script run is under way or the page is
+  disconnected, so they never keep a slow run from finishing). Streamlit drops a trigger sent while the websocket is down, so events of a leave made while
   disconnected are delivered after the reconnect instead of lost; the server counts each (page, seq)
   once, so a resend never counts twice. What it cannot do: an event acknowledged by the server while
   the page was already reloading is resent by the new page (from sessionStorage) to a new server
@@ -42,8 +43,19 @@ _PAGE_ID = re.compile(r"[0-9a-f]{16}")
 
 _JS = r"""
 const SETTLE_MS = 150;      // blur then hidden (or hidden then blur) within this: one leave, "hidden"
-const RESEND_MS = 3000;     // an unacknowledged event is sent again this often
+const RESEND_MIN_MS = 3000;     // an unacknowledged event is sent again after this, then 6, 12, at most 30 s
+const RESEND_MAX_MS = 30000;
 const STORE = "infoskills.tab_watch.";
+
+// A resend waits while a script run is under way (a resend would interrupt it and start it over: on a
+// slow server, resends every few seconds could keep a run from ever finishing) and while disconnected.
+function appBusy() {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app) return false;
+  const run = app.getAttribute("data-test-script-state");
+  const link = app.getAttribute("data-test-connection-state");
+  return run === "running" || run === "rerunRequested" || (link !== null && link !== "CONNECTED");
+}
 
 function randomId() {
   const bytes = new Uint8Array(8);
@@ -60,6 +72,7 @@ class TabWatch {
     this.settle = null;
     this.kind = null;
     this.lastSent = 0;
+    this.resendMs = RESEND_MIN_MS;
     this.send = null;
     this.id = null;
     this.blockCopy = false;
@@ -127,7 +140,10 @@ class TabWatch {
   flush(force) {
     if (!this.send || this.queue.length === 0) return;
     const now = Date.now();
-    if (!force && now - this.lastSent < RESEND_MS) return;
+    if (!force) {
+      if (now - this.lastSent < this.resendMs || appBusy()) return;
+      this.resendMs = Math.min(this.resendMs * 2, RESEND_MAX_MS);
+    }
     this.lastSent = now;
     this.send("leave", this.queue.slice());
   }
@@ -168,7 +184,10 @@ class TabWatch {
     const acked = data.acked || {};
     const before = this.queue.length;
     this.queue = this.queue.filter((ev) => ev.seq > (acked[ev.page] || 0));
-    if (this.queue.length !== before) this.persist();
+    if (this.queue.length !== before) {
+      this.persist();
+      this.resendMs = RESEND_MIN_MS;
+    }
     this.setBlockCopy(Boolean(data.block_copy));
     if (first) this.flush(true);
   }
