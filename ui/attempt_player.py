@@ -38,6 +38,7 @@ from ui.session import db
 from ui.widgets import countdown_text
 
 CheckFn = Callable[[Session, int], ItemView]
+LIVE_TYPES = ("fill_blank", "essay")   # ui/questions.answer_widget(live=True): saved while typed
 WARN_AT = (300, 60)          # seconds left: the countdown warns (5 and 1 minutes)
 
 
@@ -193,8 +194,11 @@ class _Player:
                 review_block(checked)
                 return
             with st.container(horizontal=True, vertical_alignment="center"):
-                st.caption(t("player.saved_at", time=local_time(item.saved_at, "%H:%M:%S")) if item.saved_at
-                           else t("player.not_answered"))
+                if item.question["type"] in LIVE_TYPES:
+                    st.space("stretch")     # the field shows its own "保存中… / 已保存" state
+                else:
+                    st.caption(t("player.saved_at", time=local_time(item.saved_at, "%H:%M:%S")) if item.saved_at
+                               else t("player.not_answered"))
                 flag_key = f"{key}_flag"
                 if flag_key not in st.session_state:
                     st.session_state[flag_key] = item.flagged

@@ -142,13 +142,25 @@ def _my_attempts(exam_id: int, card) -> None:
 
 def exam_page(exam_id: int) -> None:
     st.button(t("lobby.back"), key="exams_back", icon=":material/arrow_back:", on_click=_open, args=(None,))
-    card = fetch(lambda s: exams.exam_card(s, actor, exam_id=exam_id))
-    st.header(md_text(card.title), anchor=False)
-    if card.status == "in_progress" and card.open_attempt_id is not None:
-        view = play(actor, card.open_attempt_id, prefix=f"exam_{exam_id}")
-        if view.closed:      # submitted just now (time up, 切屏 limit): the result is shown above
-            st.button(t("lobby.back"), key="exams_back_end", on_click=_open, args=(None,))
+    # an attempt in progress: straight to the player (every answer reruns this page; the card is read
+    # only to find the open attempt, and play() checks it is the learner's own)
+    open_key = f"exams_open_attempt_{exam_id}"
+    attempt_id = st.session_state.get(open_key)
+    card = None
+    if attempt_id is None:
+        card = fetch(lambda s: exams.exam_card(s, actor, exam_id=exam_id))
+        if card.status == "in_progress" and card.open_attempt_id is not None:
+            attempt_id = st.session_state[open_key] = card.open_attempt_id
+    if attempt_id is not None:
+        head = st.empty()
+        view = play(actor, attempt_id, prefix=f"exam_{exam_id}")
+        head.header(md_text(view.title or ""), anchor=False)
+        if not view.closed:
+            return
+        st.session_state.pop(open_key, None)      # submitted (now, or by time, 切屏 limit, the exam closing)
+        st.button(t("lobby.back"), key="exams_back_end", on_click=_open, args=(None,))
         return
+    st.header(md_text(card.title), anchor=False)
     _rules(card)
     if card.status == "available":
         confirm_key = f"exams_confirm_{exam_id}"

@@ -305,8 +305,13 @@ def test_all_on_one_page_submit_and_review_after_submitting(make_user, tree):
     assert any("得分 3/4（75%），通过" in s.value for s in at.success), shown(at)
     page = everything(at)                                            # review_*: after_submit
     assert all(e in page for e in explanations(attempt_id)) and "正确答案" in page
-    # the page is the exam's page again: the attempt is listed, one more attempt may start
-    assert at.button(key="exams_start") and "我的作答" in shown(at)
+    # back to the lobby: one more attempt may start, the result is on the card; the exam's page lists it
+    at.button(key="exams_back_end").click()
+    run(at)
+    assert at.button(key=f"exams_open_{exam_id}").label == "查看考试" and "得分 3/4，通过" in shown(at)
+    again = exam_page(learner.id, exam_id)
+    assert again.button(key="exams_start") and "我的作答" in shown(again)
+    assert any("得分 3/4（75%），通过" in s.value for s in again.success)
 
 
 def test_review_policy_hides_score_and_keys_until_the_exam_closes(make_user, tree):

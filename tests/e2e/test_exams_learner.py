@@ -356,3 +356,57 @@ def test_leaving_the_page_is_counted_and_past_the_limit_submits(server, tabs):
     with session_scope(db) as s:
         a = s.get(Attempt, attempt_id)
         assert a.tab_switches == 2 and a.status == "submitted" and a.auto_submitted and a.score == 2
+
+
+def test_long_answers_are_saved_while_typed_and_an_essay_waits_for_grading(server, tabs):
+    """Fill-in and essay answers reach the database while they are typed (no leaving the field), survive a
+    reload, and an answered essay leaves the submitted exam "waiting for grading"."""
+    db = server["database_url"]
+    codes = hbw(db)
+    learner = make_user(db, "learner", unit=codes["hbw"])
+    with session_scope(db) as s:
+        cat_e, _ = make_questions(1, "essay", session=s)
+        cat_f, _ = make_questions(1, "fill_blank", session=s)
+        exam_id = exams.create_exam(s, system_actor(), exam_in=exams.ExamIn.model_validate({
+            "title": f"简答考试 {tag()}", "time_limit_minutes": 30, "attempts_allowed": 1, "one_per_page": False,
+            "shuffle_questions": False, "audience_units": [int(codes["hbw_id"])],
+            "rules": [{"category": cat_e, "type": "essay", "count": 1, "points": 10},
+                      {"category": cat_f, "type": "fill_blank", "count": 1, "points": 2}]}))
+        exams.publish_exam(s, system_actor(), exam_id=exam_id)
+    tab = tabs(server["url"])
+    page = tab.page
+    sign_in(tab, learner, PASSWORD)
+    open_exam_from_lobby(tab, exam_id)
+    start_exam(tab)
+    attempt_id, _, items = the_attempt(db, learner, exam_id)
+    base = f"exam_{exam_id}_{attempt_id}"
+    by_type = {data["type"]: (item_id, pos) for item_id, pos, data in items}
+    essay_id, essay_pos = by_type["essay"]
+    blank_id, blank_pos = by_type["fill_blank"]
+    text = "网络安全人人有责，保护个人信息从我做起。"
+    essay_box = page.locator(f".st-key-{base}_q{essay_pos}_box")
+    essay = essay_box.get_by_label(msg("quiz.your_answer"), exact=True)
+    essay.click()
+    essay.press_sequentially(text)
+    # saved without leaving the field: the field says so, and the database has it
+    expect(essay_box.locator(".lt-status")).to_have_text(re.compile("^" + msg("live_text.saved") + r" \d\d:\d\d:\d\d$"))
+    assert saved(db, essay_id) == text
+    assert essay.evaluate("el => el.getRootNode().activeElement === el")     # still typing there
+    blank_box = page.locator(f".st-key-{base}_q{blank_pos}_box")
+    blank = blank_box.get_by_label(msg("quiz.your_answer"), exact=True)
+    blank.click()
+    blank.press_sequentially("答案")
+    expect(blank_box.locator(".lt-status")).to_have_text(re.compile("^" + msg("live_text.saved") + r" \d\d:\d\d:\d\d$"))
+    assert saved(db, blank_id) == "答案"
+    tab.shot("exam-09-typed")
+
+    tab.reload()
+    expect(page.locator(f".st-key-{base}_q{essay_pos}_box").get_by_label(msg("quiz.your_answer"), exact=True)).to_have_value(text)
+    expect(page.locator(f".st-key-{base}_q{blank_pos}_box").get_by_label(msg("quiz.your_answer"), exact=True)).to_have_value("答案")
+    press(tab, page.get_by_role("button", name=msg("quiz.submit")))
+    press(tab, page.get_by_role("button", name=msg("player.confirm_submit")))
+    expect(page.get_by_text(msg("quiz.pending", score="2"))).to_be_visible()
+    expect(page.get_by_text(text, exact=True)).to_be_visible()          # the essay in the review, as text
+    tab.shot("exam-10-pending")
+    with session_scope(db) as s:
+        assert s.get(Attempt, attempt_id).status == "pending_grading"
