@@ -219,3 +219,23 @@ def test_the_tables_export_when_clicked(place, downloads):
     assert [r[0] for r in wb["参加人员"].iter_rows(min_row=4, values_only=True)] == [place["learners"][1].username]
     assert "导出测试班" in files[f"线下培训班次-{cls.year}.csv"]().decode("utf-8-sig")
     assert wb.sheetnames == ["班次", "参加人员"] and f"线下培训班次-{cls.year}.xlsx" in files
+
+
+def test_editing_a_class_corrects_the_attendees_hours(place):
+    a = place["learners"][1]
+    with session_scope() as s:
+        hr = load_actor(s, place["hr"].id)
+        cls = offline.create_class(s, hr, class_in=offline.ClassIn(
+            name="改学时的班", organiser="党校", start_date=offline.today(), end_date=offline.today(), hours=2,
+            unit_id=place["ids"]["district"]))
+        offline.add_attendees(s, hr, class_id=cls.id, user_ids=[a.id])
+    at = _page(place["hr"].id)
+    _run(at.selectbox(key="hr_offline_class").select(cls.id))
+    at.number_input(key=f"hr_offline_edit_{cls.id}_hours").set_value(3.5)
+    _run(_button(at, "保存修改").click())
+    assert "已保存" in _texts(at.success)
+    assert {m.label: m.value for m in at.metric}["学时"] == "3.5"
+    with session_scope() as s:
+        rows = s.exec(select(LedgerEntry.hours).where(LedgerEntry.user_id == a.id,
+                                                     LedgerEntry.source_id.startswith(f"offline-{cls.id}-"))).all()
+    assert sorted(rows) == [1.5, 2]
