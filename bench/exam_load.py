@@ -35,6 +35,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -380,9 +381,9 @@ def run_level(spec: dict, servers: list[dict], *, profile: str | None = None) ->
     proc = subprocess.run([sys.executable, __file__, "--worker", str(spec_file)], cwd=ROOT, capture_output=True,
                           text=True, timeout=spec["duration"] + 120)
     wall = time.monotonic() - t0
-    if spy is not None:
-        spy.terminate()
-        spy.wait(30)
+    if spy is not None:      # py-spy writes its flame graph when interrupted
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
     spec_file.unlink(missing_ok=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
