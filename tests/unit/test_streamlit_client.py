@@ -82,7 +82,7 @@ def test_only_local_servers():
 
 def test_no_full_garbage_collection_after_every_run():
     """Streamlit's default gc.collect(2) after each script run was most of a rerun's CPU under load
-    (docs/scaling.md): the project's config turns it off, and the server started here reads that config."""
+    (docs/scaling.md): the project's config, which a server started in the project folder reads, turns it off."""
     import tomllib
 
     from config import ROOT
