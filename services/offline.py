@@ -31,7 +31,6 @@ from models.db import LOCAL_TZ, utcnow
 from models.offline import PRESENT_WHERE, OfflineAttendance, OfflineClass
 from services import audit, spreadsheets
 from services.errors import NotFound, PermissionDenied, ValidationFailed
-from services.ledger import insert_once
 from services.permissions import ALL, Actor, require_scope, scope_paths
 from services.text import clean_text, preview
 from services.user_import import MAX_ROWS, RowError, read_table
@@ -243,10 +242,8 @@ def update_class(session: Session, actor: Actor, *, class_id: int, class_in: Cla
     after = {"name": name, "organiser": organiser, "start": cls.start_date.isoformat(), "end": cls.end_date.isoformat(),
              "hours": hours, "unit_id": unit.id}
     changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
-    corrected = 0
-    for user_id in present:
-        corrected += _settle(session, cls, user_id, present=True, actor_id=actor.id,
-                             reason=f"线下培训《{cls.name}》学时更正：{old_hours:g} → {hours:g} 学时（{cls.end_date.year} 年）")
+    corrected = len(_settle(session, cls, sorted(present), present=True, actor_id=actor.id,
+                            reason=f"线下培训《{cls.name}》学时更正：{old_hours:g} → {hours:g} 学时（{cls.end_date.year} 年）"))
     audit.record(session, actor.id, "offline.class_update", class_id=cls.id, changed=changed, corrected=corrected)
     session.flush()
     return _public(session, cls, unit, len(present))
@@ -289,33 +286,64 @@ def _prefix(class_id: int, user_id: int) -> str:
     return f"{SOURCE}-{class_id}-{user_id}-"
 
 
-def _settle(session: Session, cls: OfflineClass, user_id: int, *, present: bool, actor_id: int | None,
-            reason: str) -> int:
-    """Make the person's ledger rows for this class sum to what the class gives them now: its 学时 in
-    its end year while present, nothing otherwise. Appends the differences; returns the rows added.
-    The first row (n = 1) is the credit; its id is returned through `_credit_row`."""
-    prefix = _prefix(cls.id, user_id)
-    rows = session.exec(select(LedgerEntry.year, LedgerEntry.hours)
-                        .where(LedgerEntry.user_id == user_id, LedgerEntry.source_type == SOURCE,
-                               col(LedgerEntry.source_id).startswith(prefix))).all()
-    net: dict[int, float] = {}
-    for y, h in rows:
-        net[y] = net.get(y, 0.0) + h
+CHUNK = 500
+
+
+def _insert_many(session: Session, model, rows: list[dict], *, index_elements: list[str], index_where=None,
+                 returning: tuple) -> list[tuple]:
+    """INSERT ... ON CONFLICT DO NOTHING ... RETURNING for many rows (SQLite and PostgreSQL), in chunks:
+    a row that loses a race on the unique key is skipped, never fails the unit of work (as
+    services.ledger.insert_once does for one row). Returns the `returning` columns of the rows added."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:   # pragma: no cover - the app supports SQLite and PostgreSQL
+        raise RuntimeError(f"unsupported database {dialect}")
+    out: list[tuple] = []
+    for i in range(0, len(rows), CHUNK):
+        stmt = (insert(model.__table__).values(rows[i:i + CHUNK])
+                .on_conflict_do_nothing(index_elements=index_elements, index_where=index_where).returning(*returning))
+        out += [tuple(r) for r in session.execute(stmt).all()]
+    return out
+
+
+def _settle(session: Session, cls: OfflineClass, user_ids: Sequence[int], *, present: bool, actor_id: int | None,
+            reason: str) -> dict[int, int]:
+    """Make each person's ledger rows for this class sum to what the class gives them now: its 学时 in
+    its end year while present, nothing otherwise. Appends the differences (a few statements for any
+    number of people); returns {user id: id of the last row added} for the people who got one."""
+    user_ids = list(dict.fromkeys(user_ids))
+    net: dict[int, dict[int, float]] = {}
+    count: dict[int, int] = {}
+    for i in range(0, len(user_ids), CHUNK):
+        for user_id, y, h in session.exec(
+                select(LedgerEntry.user_id, LedgerEntry.year, LedgerEntry.hours)
+                .where(col(LedgerEntry.user_id).in_(user_ids[i:i + CHUNK]), LedgerEntry.source_type == SOURCE,
+                       col(LedgerEntry.source_id).startswith(f"{SOURCE}-{cls.id}-"))).all():
+            per_year = net.setdefault(user_id, {})
+            per_year[y] = per_year.get(y, 0.0) + h
+            count[user_id] = count.get(user_id, 0) + 1
     want = {cls.end_date.year: cls.hours} if present else {}
-    added = 0
-    seq = len(rows)
     now = utcnow()
-    for y in sorted(set(net) | set(want)):
-        diff = round(want.get(y, 0.0) - net.get(y, 0.0), 2)
-        if abs(diff) < 0.005:
-            continue
-        seq += 1
-        if insert_once(session, LedgerEntry, {
-                "user_id": user_id, "year": y, "hours": diff, "source_type": SOURCE, "source_id": f"{prefix}{seq}",
-                "course_id": None, "reason": reason[:400], "created_at": now, "created_by": actor_id},
-                index_elements=["user_id", "source_type", "source_id"]):
-            added += 1
-    return added
+    rows = []
+    for user_id in user_ids:
+        have, seq = net.get(user_id, {}), count.get(user_id, 0)
+        for y in sorted(set(have) | set(want)):
+            diff = round(want.get(y, 0.0) - have.get(y, 0.0), 2)
+            if abs(diff) < 0.005:
+                continue
+            seq += 1
+            rows.append({"user_id": user_id, "year": y, "hours": diff, "source_type": SOURCE,
+                         "source_id": f"{_prefix(cls.id, user_id)}{seq}", "course_id": None, "reason": reason[:400],
+                         "created_at": now, "created_by": actor_id})
+    last: dict[int, int] = {}
+    for entry_id, user_id in sorted(_insert_many(session, LedgerEntry, rows,
+                                                 index_elements=["user_id", "source_type", "source_id"],
+                                                 returning=(LedgerEntry.id, LedgerEntry.user_id))):
+        last[user_id] = entry_id
+    return last
 
 
 def _credit_reason(cls: OfflineClass) -> str:
@@ -325,28 +353,25 @@ def _credit_reason(cls: OfflineClass) -> str:
 
 
 def _add(session: Session, actor: Actor, cls: OfflineClass, user_ids: Sequence[int]) -> int:
-    """Add present attendance and credit each person (those already present are skipped by the caller)."""
+    """Add present attendance and credit each person (those already present are skipped by the caller):
+    one multi-row insert of attendance, one of ledger rows, one update linking them."""
+    from sqlalchemy import bindparam
     now = utcnow()
-    added = 0
-    for user_id in user_ids:
-        # the partial unique index stops a concurrent second add of the same person: skip, never fail
-        att_id = insert_once(session, OfflineAttendance, {
-            "class_id": cls.id, "user_id": user_id, "added_at": now, "added_by": actor.id},
-            index_elements=["class_id", "user_id"], index_where=text(PRESENT_WHERE),
-            returning=OfflineAttendance.id)
-        if att_id is None:
-            continue
-        _settle(session, cls, user_id, present=True, actor_id=actor.id, reason=_credit_reason(cls))
-        entry = session.exec(select(LedgerEntry.id).where(LedgerEntry.user_id == user_id,
-                                                          LedgerEntry.source_type == SOURCE,
-                                                          col(LedgerEntry.source_id).startswith(_prefix(cls.id, user_id)))
-                             .order_by(col(LedgerEntry.id).desc())).first()
-        att = session.get(OfflineAttendance, att_id)
-        att.ledger_entry_id = entry
-        session.add(att)
-        added += 1
+    # the partial unique index stops a concurrent second add of the same person: skipped, never failing
+    added = _insert_many(session, OfflineAttendance,
+                         [{"class_id": cls.id, "user_id": u, "ledger_entry_id": None, "added_at": now,
+                           "added_by": actor.id, "removed_at": None, "removed_by": None} for u in user_ids],
+                         index_elements=["class_id", "user_id"], index_where=text(PRESENT_WHERE),
+                         returning=(OfflineAttendance.id, OfflineAttendance.user_id))
+    attendance = {user_id: att_id for att_id, user_id in added}
+    entries = _settle(session, cls, list(attendance), present=True, actor_id=actor.id, reason=_credit_reason(cls))
+    table = OfflineAttendance.__table__
+    links = [{"att_id": attendance[u], "entry_id": e} for u, e in entries.items()]
+    if links:
+        session.execute(table.update().where(table.c.id == bindparam("att_id")).values(ledger_entry_id=bindparam("entry_id")),
+                        links)
     session.flush()
-    return added
+    return len(attendance)
 
 
 def _require_started(cls: OfflineClass) -> None:
@@ -400,7 +425,7 @@ def remove_attendee(session: Session, actor: Actor, *, class_id: int, user_id: i
     att.removed_at, att.removed_by = utcnow(), actor.id
     session.add(att)
     session.flush()
-    _settle(session, cls, user_id, present=False, actor_id=actor.id,
+    _settle(session, cls, [user_id], present=False, actor_id=actor.id,
             reason=f"撤销线下培训《{cls.name}》的 {cls.hours:g} 学时（已从名单移除）")
     audit.record(session, actor.id, "offline.attendance_remove", class_id=cls.id, user_id=user_id)
     session.flush()
