@@ -23,6 +23,7 @@ with db() as s:
     labels = org.unit_labels(s)
     unit_ids = [u.id for u in org.list_units(s)]
     demo_loaded = demo_service.demo_loaded(s)
+    leave_days = settings.notebook_leave_days(s)
 
 st.subheader(t("settings.credit_rule"))
 st.caption(t("settings.credit_rule.help"))
@@ -70,6 +71,14 @@ with st.form("settings_unit_target"):
         else:
             act(lambda s: settings.set_unit_target(s, actor, unit_id=unit, hours=None if remove else unit_hours),
                 flash_key="settings_flash", flash=t("settings.saved"))
+
+st.subheader(t("settings.notebook"))
+with st.form("settings_notebook"):
+    days = st.number_input(t("settings.notebook_leave_days"), 1, 3650, leave_days, step=1,
+                           help=t("settings.notebook_leave_days.help"))
+    if st.form_submit_button(t("settings.save"), type="primary"):
+        act(lambda s: settings.set_notebook_leave_days(s, actor, days=days),
+            flash_key="settings_flash", flash=t("settings.saved"))
 
 st.subheader(t("settings.content"))
 status = bootstrap()

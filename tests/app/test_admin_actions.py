@@ -187,3 +187,22 @@ def test_users_page_refuses_an_adjustment_reason_with_a_control_character(make_u
     assert any("U+001B" in e.value.replace("\\", "") for e in at.error)
     with session_scope() as s:
         assert s.exec(select(LedgerEntry).where(LedgerEntry.user_id == learner.id)).first() is None
+
+
+def test_settings_page_saves_the_notebook_interval(make_user_module):
+    admin = make_user_module("admin")
+    at = _page(admin.id, "pages/admin/settings.py")
+    with session_scope() as s:
+        before = settings.notebook_leave_days(s)
+    try:
+        next(n for n in at.number_input if n.label == "移出错题本的复习间隔（天）").set_value(30)
+        next(b for b in at.button if b.label == "保存" and b.form_id == "settings_notebook").click()
+        at.run()
+        assert not at.exception
+        assert any("已保存" in s.value for s in at.success)
+        with session_scope() as s:
+            assert settings.notebook_leave_days(s) == 30
+            assert s.exec(select(AuditLog).where(AuditLog.action == "settings.notebook_leave_days")).first() is not None
+    finally:
+        with session_scope() as s:
+            settings.set_notebook_leave_days(s, admin, days=before)
