@@ -252,6 +252,51 @@ def _reveal(item: attempts.ItemView, data: dict[str, Any], score: float | None) 
     return replace(item, key=correct_response(data), explanation=data.get("explanation"), score=score)
 
 
+def _exam_allowance(session: Session, user_id: int, question_ids: list[str]) -> dict[str, tuple[bool, bool]]:
+    """question id -> (right answers, explanations) that the learner's settled exam attempts holding it
+    show now (services/attempts.review_policy); (False, False) when no exam of theirs holds it."""
+    out = {q: (False, False) for q in question_ids}
+    if not question_ids:
+        return out
+    policies: dict[int, tuple[bool, bool, bool]] = {}
+    for attempt, qid in session.exec(select(Attempt, QuestionVersion.question_id)
+                                     .join(AttemptItem, AttemptItem.attempt_id == Attempt.id)
+                                     .join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
+                                     .where(Attempt.user_id == user_id, Attempt.kind == "exam",
+                                            Attempt.status == ATTEMPT_DONE,
+                                            col(QuestionVersion.question_id).in_(question_ids))).all():
+        if attempt.id not in policies:
+            policies[attempt.id] = attempts.review_policy(session, attempt)
+        _scores, keys, explain = policies[attempt.id]
+        was = out[qid]
+        out[qid] = (was[0] or keys, was[1] or explain)
+    return out
+
+
+def _review_limits(session: Session, user_id: int, items: list[attempts.ItemView]) -> list[attempts.ItemView]:
+    """A notebook review holds exam-only questions that entered from an exam: their key and explanation
+    show only as far as that exam's review policy shows them now (an exam that shows right answers after
+    submitting but explanations never must not hand them out here)."""
+    if not items:
+        return items
+    meta = {item_id: (qid, usage) for item_id, qid, usage in session.exec(
+        select(AttemptItem.id, QuestionVersion.question_id, QuestionVersion.usage)
+        .join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
+        .where(col(AttemptItem.id).in_([i.item_id for i in items]))).all()}
+    exam_only = sorted({qid for qid, usage in meta.values() if usage not in papers.USAGES["practice"]})
+    if not exam_only:
+        return items
+    allowed = _exam_allowance(session, user_id, exam_only)
+    out = []
+    for i in items:
+        qid, usage = meta[i.item_id]
+        if usage not in papers.USAGES["practice"]:
+            keys, explain = allowed[qid]
+            i = replace(i, key=i.key if keys else None, explanation=i.explanation if explain else None)
+        out.append(i)
+    return out
+
+
 def check_answer(session: Session, actor: Actor, *, item_id: int) -> attempts.ItemView:
     """Grade one answered item of the learner's open practice (or review) session at once, lock it, and
     return it with key, explanation and score. Checking it again returns the same (nothing changes)."""
@@ -293,7 +338,10 @@ def check_answer(session: Session, actor: Actor, *, item_id: int) -> attempts.It
     view = attempts.view(session, attempt)
     shown = next(i for i in view.items if i.item_id == item_id)
     session.refresh(item)
-    return _reveal(shown, version.data, item.score)
+    revealed = _reveal(shown, version.data, item.score)
+    if attempt.kind == "review":
+        revealed = _review_limits(session, attempt.user_id, [revealed])[0]
+    return revealed
 
 
 def practice_view(session: Session, actor: Actor, *, attempt_id: int) -> attempts.AttemptView:
@@ -316,6 +364,8 @@ def practice_view(session: Session, actor: Actor, *, attempt_id: int) -> attempt
     if not view.closed:
         checked = _checked(session, attempt_id)
         view.items = [_reveal(i, rows[i.item_id], scores[i.item_id]) if i.item_id in checked else i for i in view.items]
+    if view.kind == "review":
+        view.items = _review_limits(session, actor.id, view.items)
     return view
 
 
