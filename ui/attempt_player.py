@@ -51,7 +51,7 @@ def play(actor: Actor, attempt_id: int, *, prefix: str, check: CheckFn | None = 
     _apply_reset(base)
     view = fetch(lambda s: attempts.attempt_view(s, actor, attempt_id=attempt_id))
     if view.closed:
-        _forget(base, keep=("_result_flash",))
+        _forget(base)
         show_result(view, base=base)
         return view
     _Player(actor, view, prefix, base, check, view.one_per_page if one_per_page is None else one_per_page).render()
@@ -64,11 +64,10 @@ def _keys_of(base: str) -> list[str]:
     return [k for k in st.session_state if isinstance(k, str) and (k == base or k.startswith(base + "_"))]
 
 
-def _forget(base: str, keep: tuple[str, ...] = ()) -> None:
+def _forget(base: str) -> None:
     """Drop this attempt's widget and player state (after it closed)."""
     for k in _keys_of(base):
-        if not any(k == base + suffix for suffix in keep):
-            del st.session_state[k]
+        del st.session_state[k]
 
 
 def _apply_reset(base: str) -> None:
@@ -78,11 +77,13 @@ def _apply_reset(base: str) -> None:
     if reset is None:
         return
     position, code, params = reset
-    stem = f"{base}_q{position}" if position is not None else f"{base}_q"
-    for k in _keys_of(base):
-        if k == stem or k.startswith(stem + "_") or (position is None and k.startswith(stem)):
-            if not k.endswith("_checked"):
-                del st.session_state[k]
+    if position is None:        # the whole attempt (closed, overdue): every question's widgets
+        dropped = [k for k in _keys_of(base) if k.startswith(f"{base}_q")]
+    else:                       # this question's widgets (its options, flag, live-text state)
+        stem = f"{base}_q{position}"
+        dropped = [k for k in _keys_of(base) if k == stem or k.startswith(stem + "_")]
+    for k in dropped:
+        del st.session_state[k]
     (st.warning if code == "error.answer_changed_elsewhere" else st.error)(t(code, **params),
                                                                             icon=":material/sync_problem:")
 
