@@ -140,6 +140,9 @@ def test_half_answered_reload_keeps_answers_and_time_then_passes(server, tabs):
     exam_id = rule_exam(db, int(codes["hbw_id"]))
     tab = tabs(server["url"])
     page = tab.page
+    frames: list[bytes] = []       # everything the server sent this browser (review policy: no key before)
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda p: frames.append(
+        bytes(p) if isinstance(p, (bytes, bytearray)) else p.encode())))
     sign_in(tab, learner, PASSWORD)
     open_exam_from_lobby(tab, exam_id)
     expect(page.get_by_text(msg_pattern("lobby.rule_questions", questions=6))).to_be_visible()
@@ -178,10 +181,14 @@ def test_half_answered_reload_keeps_answers_and_time_then_passes(server, tabs):
     press(tab, page.get_by_role("button", name=msg("quiz.submit")))
     expect(page.get_by_text(msg("player.confirm_all_answered", total=6))).to_be_visible()
     tab.shot("exam-04-confirm")
+    sent = b"".join(frames)
+    assert sent and not [d["explanation"] for _, _, d in items if d["explanation"].encode() in sent]
     press(tab, page.get_by_role("button", name=msg("player.confirm_submit")))
     expect(page.get_by_test_id("stAlert").get_by_text(msg_pattern("quiz.result", verdict=msg("quiz.passed")))).to_be_visible()
     expect(page.get_by_text(msg("quiz.correct_answer") + ":").first).to_be_visible()       # review: after submitting
     tab.shot("exam-05-passed")
+    sent = b"".join(frames)       # review after submitting: now the explanations do reach the browser
+    assert all(d["explanation"].encode() in sent for _, _, d in items)
     tab.expect_no_error()
     with session_scope(db) as s:
         a = s.get(Attempt, attempt_id)
