@@ -31,6 +31,8 @@ def _open(exam_id: int | None) -> None:
 
 
 def _window(card) -> str:
+    if card.opens_at is None and card.closes_at is None:
+        return t("lobby.window_any")
     return t("lobby.window", opens=local_time(card.opens_at) if card.opens_at else "—",
              closes=local_time(card.closes_at) if card.closes_at else "—")
 

@@ -193,6 +193,7 @@ def test_start_needs_the_rules_and_a_confirmation(make_user, tree):
     assert at.query_params["exam"] == [str(exam_id)] or at.query_params["exam"] == str(exam_id)
     text = shown(at)
     assert "考试规则" in text and "限时 30 分钟" in text and "超过 3 次系统将自动交卷" in text and "禁止复制" in text
+    assert "开放时间：不限" in text
     at.button(key="exams_start").click()
     run(at)
     assert any("开始后立即计时（30 分钟）" in w.value for w in at.warning)
