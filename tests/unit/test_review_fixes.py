@@ -72,3 +72,56 @@ def test_a_review_of_practice_questions_still_shows_the_explanation(make_user, c
     with session_scope() as s:
         shown = practice.check_answer(s, actor, item_id=items[ids[0]])
         assert shown.key is not None and shown.explanation == f"解析 {ids[0]}"
+
+
+class Statements:
+    """Counts the SQL statements the database engine runs inside the block."""
+
+    def __init__(self):
+        self.n = 0
+
+    def _count(self, *_args):
+        self.n += 1
+
+    def __enter__(self):
+        from sqlalchemy import event
+
+        from models.db import get_engine
+        self.engine = get_engine(None)      # the key session_scope() caches it under
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc):
+        from sqlalchemy import event
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+
+def _district_exams(tree, n: int) -> None:
+    cat, _ids = make_questions(2, "true_false")
+    for i in range(n):
+        published(exam_in(cat, 2, title=f"区考试{i}", audience_units=[tree["district"]],
+                          rules=[{"type": "true_false", "category": cat, "count": 2, "points": 5}]))
+        published(exam_in(cat, 2, title=f"全市考试{i}",
+                          rules=[{"type": "true_false", "category": cat, "count": 2, "points": 5}]))
+
+
+def test_the_trainer_exam_list_and_the_learner_lobby_take_the_same_statements_for_more_exams(make_user, tree):
+    """exams.list_exams (the trainer's exams page, grading and results pickers, item analysis) checked each
+    exam's audience with its own statements, and exams.lobby each exam's audience units: N+1. (Rules with
+    points set: a rule taking the questions' own points still sizes its paper per exam, see the report.)"""
+    trainer = make_user(("trainer", "district"))
+    learner = make_user("learner", unit="village")
+    _district_exams(tree, 1)
+
+    def measure():
+        with session_scope() as s, Statements() as trainer_list:
+            rows = exams.exam_rows(s, trainer)
+        with session_scope() as s, Statements() as lobby:
+            got = exams.lobby(s, learner)
+        return trainer_list.n, lobby.n, len(rows), len(got.available)
+    before = measure()
+    _district_exams(tree, 6)
+    after = measure()
+    assert after[2] == before[2] + 6 and after[3] >= before[3] + 6      # the new district exams are listed
+    assert after[0] == before[0]
+    assert after[1] == before[1]
