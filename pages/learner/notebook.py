@@ -6,7 +6,7 @@ import streamlit as st
 from services import notebook, practice
 from services.errors import ServiceError
 from ui.attempt_player import play, show_result
-from ui.fmt import local_time
+from ui.fmt import local_time, md_text
 from ui.guard import fetch, guard, show_error
 from ui.i18n import t
 from ui.session import db
@@ -107,7 +107,7 @@ elif book.next_due is not None:
     st.success(t("notebook.nothing_due", date=_day(book.next_due)), icon=":material/event_available:")
 
 for n, group in enumerate(book.groups):
-    label = t("notebook.group", category=group.category, n=len(group.entries), misses=group.misses, due=group.due)
+    label = t("notebook.group", category=md_text(group.category), n=len(group.entries), misses=group.misses, due=group.due)
     with st.expander(label, expanded=n < 3):
         if group.due and group.due < book.due_today:    # review just this category's due questions
             if st.button(t("notebook.review_group", n=group.due), key=f"notebook_group_{n}", icon=":material/play_arrow:"):

@@ -6,7 +6,7 @@ import streamlit as st
 from services import practice
 from services.errors import ServiceError
 from ui.attempt_player import play, show_result
-from ui.fmt import local_time
+from ui.fmt import local_time, md_text
 from ui.guard import fetch, guard, show_error
 from ui.i18n import t
 from ui.session import db
@@ -72,7 +72,7 @@ if mode == "practice":
                 target = st.selectbox(t("practice.category"), list(counts), key="practice_category",
                                       format_func=lambda p: t("practice.category_option", path=p, n=counts[p]))
             elif weak:
-                st.caption(t("practice.weak_list", topics="、".join(f"{w.category}（{w.percent:g}%）" for w in weak)))
+                st.caption(t("practice.weak_list", topics="、".join(f"{md_text(w.category)}（{w.percent:g}%）" for w in weak)))
             else:
                 st.info(t("practice.no_weak"))
             count = st.number_input(t("practice.count"), min_value=1, max_value=practice.MAX_COUNT, value=10, step=1,
