@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import exists, func, update
 from sqlmodel import Session, col, select
 
-from models import Attempt, AttemptItem, Course, Question, QuestionVersion
+from models import Attempt, AttemptItem, Course, Exam, Question, QuestionVersion
 from models.learning import ATTEMPT_DONE, ATTEMPT_OPEN
 from models.practice import PracticeCheck
 from services import attempts, learning, notebook, papers
@@ -107,13 +107,20 @@ class WeakTopic:
 
 def weak_topics(session: Session, actor: Actor, *, limit: int = WEAK_TOPICS) -> list[WeakTopic]:
     """The categories where the learner's answers are worst: every scored, auto-graded item of their
-    attempts (quiz, exam, practice, mock, review), at least WEAK_MIN_ANSWERS of them, below WEAK_BELOW."""
+    attempts (quiz, exam, practice, mock, review), at least WEAK_MIN_ANSWERS of them, below WEAK_BELOW.
+    An exam counts only once its review policy shows the learner their score."""
     require_role(actor, "learner")
+    at = now()
+    # an exam's scores count only once its review policy shows them to the learner (as review_policy)
+    scores_shown = (col(Attempt.exam_id).is_(None) | (Exam.review_score == "after_submit")
+                    | ((Exam.review_score == "after_close")
+                       & ((Exam.status == "closed") | (col(Exam.closes_at).is_not(None) & (Exam.closes_at <= at)))))
     rows = session.exec(select(QuestionVersion.category, func.count(), func.sum(AttemptItem.score), func.sum(AttemptItem.points))
                         .join(AttemptItem, AttemptItem.question_version_id == QuestionVersion.id)
                         .join(Attempt, Attempt.id == AttemptItem.attempt_id)
+                        .join(Exam, Exam.id == Attempt.exam_id, isouter=True)
                         .where(Attempt.user_id == actor.id, AttemptItem.score.is_not(None), QuestionVersion.type != "essay",
-                               AttemptItem.points > 0)
+                               AttemptItem.points > 0, scores_shown)
                         .group_by(QuestionVersion.category)).all()
     topics = [WeakTopic(cat, n, round(100 * (score or 0) / points, 1)) for cat, n, score, points in rows
               if n >= WEAK_MIN_ANSWERS and points and (score or 0) / points < WEAK_BELOW]

@@ -125,3 +125,24 @@ def test_the_trainer_exam_list_and_the_learner_lobby_take_the_same_statements_fo
     assert after[2] == before[2] + 6 and after[3] >= before[3] + 6      # the new district exams are listed
     assert after[0] == before[0]
     assert after[1] == before[1]
+
+
+@pytest.mark.parametrize("policy, listed", [("never", False), ("after_close", False), ("after_submit", True)])
+def test_weak_topics_leave_out_exam_scores_the_review_policy_hides(make_user, clock, policy, listed):
+    """practice.weak_topics names a category with the learner's percent score in it: an exam whose scores
+    are hidden from the learner (never, or until it closes) must not show them that way."""
+    actor = make_user("learner")
+    cat, ids = make_questions(3, "true_false", usage="exam")
+    exam_id = published(exam_in(cat, 3, review_score=policy, review_answers="never", review_explanations="never"))
+    with session_scope() as s:
+        aid = exams.start_exam(s, actor, exam_id=exam_id)
+    answer_all(actor, aid)
+    with session_scope() as s:
+        attempts.submit_attempt(s, actor, attempt_id=aid)
+        assert (attempts.attempt_view(s, actor, attempt_id=aid).score is not None) is listed
+        assert (cat in {w.category for w in practice.weak_topics(s, actor, limit=100)}) is listed
+    if policy == "after_close":
+        with session_scope() as s:
+            exams.close_exam(s, system_actor(), exam_id=exam_id)
+        with session_scope() as s:
+            assert cat in {w.category for w in practice.weak_topics(s, actor, limit=100)}
