@@ -191,11 +191,17 @@ def _scope_filter(actor: Actor):
     return or_(*[col(OrgUnit.path).startswith(p) for p in paths])
 
 
-def _course_in_scope(session: Session, actor: Actor, course: Course) -> bool:
+def _course_in_scope(session: Session, actor: Actor, course: Course,
+                     unit_paths: dict[int, str] | None = None) -> bool:
+    """The course's audience reaches into the trainer's scope (everyone, or a unit inside it or above it).
+    `unit_paths`: the audience units' paths read beforehand (a list of courses in one statement)."""
     paths = scope_paths(actor, "trainer")
     if ALL in paths or not course.audience:
         return True
-    units = session.exec(select(OrgUnit.path).where(col(OrgUnit.id).in_(course.audience))).all()
+    if unit_paths is None:
+        units = session.exec(select(OrgUnit.path).where(col(OrgUnit.id).in_(course.audience))).all()
+    else:
+        units = [unit_paths[u] for u in course.audience if u in unit_paths]
     return any(u.startswith(p) or p.startswith(u) for u in units for p in paths)
 
 
@@ -209,8 +215,10 @@ def sources(session: Session, actor: Actor) -> list[SourceOption]:
         counts = dict(session.exec(select(Attempt.exam_id, func.count()).where(
             col(Attempt.exam_id).in_([e.id for e in managed]), Attempt.status == ATTEMPT_DONE).group_by(Attempt.exam_id)).all())
         out += [SourceOption("exam", str(e.id), e.title, counts.get(e.id, 0)) for e in managed]
-    courses = [c for c in session.exec(select(Course).where(col(Course.quiz).is_not(None)).order_by(Course.position, Course.title)).all()
-               if _course_in_scope(session, actor, c)]
+    with_quiz = session.exec(select(Course).where(col(Course.quiz).is_not(None)).order_by(Course.position, Course.title)).all()
+    unit_ids = sorted({u for c in with_quiz for u in (c.audience or [])})
+    unit_paths = dict(session.exec(select(OrgUnit.id, OrgUnit.path).where(col(OrgUnit.id).in_(unit_ids))).all()) if unit_ids else {}
+    courses = [c for c in with_quiz if _course_in_scope(session, actor, c, unit_paths)]
     if courses:
         q = (select(Attempt.course_id, func.count()).join(User, User.id == Attempt.user_id)
              .join(OrgUnit, OrgUnit.id == User.unit_id, isouter=True)

@@ -1,6 +1,8 @@
 """Reviewer R1's fixes: what a notebook review hands out of an exam question, the trainer's exam list in a
 bounded number of statements, control characters in an exam's rules."""
 
+import uuid
+
 import pytest
 
 from models import AttemptItem, QuestionVersion
@@ -146,3 +148,32 @@ def test_weak_topics_leave_out_exam_scores_the_review_policy_hides(make_user, cl
             exams.close_exam(s, system_actor(), exam_id=exam_id)
         with session_scope() as s:
             assert cat in {w.category for w in practice.weak_topics(s, actor, limit=100)}
+
+
+def test_item_analysis_sources_take_the_same_statements_for_more_course_quizzes(make_user, tree):
+    """item_report.sources read each course quiz's audience with a statement of its own."""
+    from models import Course
+    from services.analytics import item_report
+    trainer = make_user(("trainer", "district"))
+
+    made: list[str] = []
+
+    def add_courses(n):
+        with session_scope() as s:
+            for i in range(n):
+                made.append(f"rq{uuid.uuid4().hex[:8]}")
+                s.add(Course(id=made[-1], title=f"审查测验{i}", category="测试",
+                             audience=[tree["town"]], quiz={"rules": [{"type": "true_false", "count": 1}]}))
+    try:
+        add_courses(1)
+        with session_scope() as s, Statements() as before:
+            n_before = len(item_report.sources(s, trainer))
+        add_courses(5)
+        with session_scope() as s, Statements() as after:
+            n_after = len(item_report.sources(s, trainer))
+        assert n_after == n_before + 5
+        assert after.n == before.n
+    finally:                      # other tests count the course quizzes
+        with session_scope() as s:
+            for cid in made:
+                s.delete(s.get(Course, cid))
