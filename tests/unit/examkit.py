@@ -31,7 +31,7 @@ def record(qid: str, type: str, category: str, *, difficulty: int = 3, usage: st
     if type == "true_false":
         base["answer"] = key % 2 == 0
     elif type == "single_choice":
-        base["options"] = [{"text": f"选项{i}", "fraction": 1.0 if i == key else 0.0, "feedback": None} for i in range(4)]
+        base["options"] = [{"text": f"选项{i}", "fraction": 1.0 if i == key % 4 else 0.0, "feedback": None} for i in range(4)]
     elif type == "multiple_choice":
         base["options"] = [{"text": "甲", "fraction": 0.5, "feedback": None}, {"text": "乙", "fraction": 0.5, "feedback": None},
                            {"text": "丙", "fraction": -1.0, "feedback": None}, {"text": "丁", "fraction": -1.0, "feedback": None}]
