@@ -20,12 +20,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from config import ROOT
+from models.db import LOCAL_TZ
 from tests.e2e.helpers import ARTIFACTS, Tab, new_tab, wait_for_app_run
 
 PAGE = Path(__file__).with_name("pages_components.py")
@@ -149,7 +151,7 @@ def open_page(browser, request):
     def _open(srv: PageServer) -> Tab:
         for f in srv.out.glob("*.jsonl"):
             f.unlink()
-        tab = new_tab(browser, srv.url)
+        tab = new_tab(browser, srv.url, timezone_id="America/Los_Angeles")    # a browser far from the city's zone
         opened.append(tab)
         tab.goto("/")
         return tab
@@ -252,6 +254,11 @@ def test_typing_is_saved_while_typed_never_reset_and_kept_on_reload(page_server,
     assert time.monotonic() - typed_at < 1.8 + 0.5      # (expect's own polling granularity)
     assert essay.evaluate("el => el.getRootNode().activeElement === el")
     expect(page.locator(".st-key-essay .lt-status")).to_have_text(re.compile(r"^已保存 \d\d:\d\d:\d\d$"))
+    # the time is the city's (UTC+8), as everywhere else on the page, whatever the browser's zone
+    shown = datetime.strptime(page.locator(".st-key-essay .lt-status").inner_text().split()[-1], "%H:%M:%S")
+    city = datetime.now(LOCAL_TZ)
+    gap = abs((city.hour * 3600 + city.minute * 60 + city.second) - (shown.hour * 3600 + shown.minute * 60 + shown.second))
+    assert min(gap, 86400 - gap) < 30, (shown.time(), city.time())
     expect(page.locator(".st-key-essay .lt-count")).to_have_text("3/500")
 
     # typing on for longer than the debounce: saves (and their reruns) happen in the middle of it

@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
+from models.db import LOCAL_TZ
 from ui.i18n import t
 
 _JS = r"""
@@ -170,6 +172,7 @@ class LiveText {
     this.debounceMs = Math.max(200, Number(data.debounce_ms) || 1500);
     this.disabled = Boolean(data.disabled);
     this.texts = data.texts || {};
+    this.offsetMin = data.utc_offset_min || 0;
     const area = this.area;
     area.disabled = this.disabled;
     area.placeholder = data.placeholder || "";
@@ -210,8 +213,11 @@ class LiveText {
     const pending = this.pending();
     let text = "";
     if (pending && (this.everSent || this.area.value !== this.value)) text = texts.saving || "...";
-    else if (!pending && this.savedAt) text = (texts.saved || "OK") + " " + two(this.savedAt.getHours()) + ":" +
-      two(this.savedAt.getMinutes()) + ":" + two(this.savedAt.getSeconds());
+    else if (!pending && this.savedAt) {     // in the city's time, as every other time on the page (not the browser's zone)
+      const city = new Date(this.savedAt.getTime() + (this.offsetMin || 0) * 60000);
+      text = (texts.saved || "OK") + " " + two(city.getUTCHours()) + ":" + two(city.getUTCMinutes()) + ":" +
+        two(city.getUTCSeconds());
+    }
     this.statusEl.textContent = text;
     this.box.dataset.state = pending ? "saving" : (this.savedAt ? "saved" : "idle");
     const max = this.area.maxLength;
@@ -350,7 +356,8 @@ def live_text(label: str, *, value: str, key: str, on_save: Callable[[str], None
     data = {"id": key, "epoch": store["epoch"], "value": value, "ack_n": store["ack_n"], "label": label,
             "placeholder": placeholder, "height": int(height), "debounce_ms": int(debounce_ms),
             "disabled": bool(disabled), "max_chars": store["max_chars"],
-            "texts": {"saving": t("live_text.saving"), "saved": t("live_text.saved")}}
+            "texts": {"saving": t("live_text.saving"), "saved": t("live_text.saved")},
+            "utc_offset_min": int(datetime.now(LOCAL_TZ).utcoffset().total_seconds() // 60)}
     result = _component(key=key, data=data, on_draft_change=partial(_on_change, key, on_save))
     # a session that had no callback registered yet (new after a server restart): the page's text is handled here
     _ingest(key, result.get("draft"), on_save)
