@@ -20,6 +20,7 @@ Units of work: these functions flush, never commit; the caller commits once per 
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -436,6 +437,27 @@ def _paper_size(session: Session, exam: Exam) -> tuple[int, float]:
     return n, round(pts, 2)
 
 
+def _paper_sizes(session: Session, listed: list[Exam]) -> dict[int, tuple[int, float]]:
+    """_paper_size of many exams: the fixed papers' points in one statement; a rule set whose rules all set
+    their points needs none; a rule set taking the questions' own points is sized by papers.check_rules,
+    once per distinct rule set."""
+    out: dict[int, tuple[int, float]] = {}
+    fixed = [e for e in listed if e.question_ids is not None]
+    qids = sorted({q for e in fixed for q in e.question_ids})
+    points = dict(session.exec(select(QuestionVersion.question_id, QuestionVersion.points).join(_current_join(), _current_on())
+                               .where(col(QuestionVersion.question_id).in_(qids))).all()) if qids else {}
+    for e in fixed:
+        out[e.id] = (len(e.question_ids), round(sum(points[q] for q in set(e.question_ids) if q in points), 2))
+    by_rules: dict[str, tuple[int, float]] = {}
+    for e in listed:
+        if e.question_ids is None:
+            k = json.dumps(e.rules or [], sort_keys=True, ensure_ascii=False)
+            if k not in by_rules:
+                by_rules[k] = _paper_size(session, e)
+            out[e.id] = by_rules[k]
+    return out
+
+
 def counted_attempt(attempts_of_learner: list[Attempt], method: str) -> Attempt | None:
     """The attempt that is the learner's result: the highest settled score, or the last settled attempt
     (pending ones count once graded; None while nothing is settled)."""
@@ -484,8 +506,9 @@ class Lobby:
     finished: list[LobbyCard]
 
 
-def _card(session: Session, actor: Actor, exam: Exam, mine: list[Attempt], at: datetime) -> LobbyCard:
-    n, pts = _paper_size(session, exam)
+def _card(session: Session, actor: Actor, exam: Exam, mine: list[Attempt], at: datetime,
+          size: tuple[int, float] | None = None) -> LobbyCard:
+    n, pts = size if size is not None else _paper_size(session, exam)
     card = LobbyCard(exam.id, exam.title, exam.description, exam.opens_at, exam.closes_at, exam.time_limit_minutes, n, pts,
                      exam.pass_percent, exam.attempts_allowed, len(mine), exam.tab_switch_limit, exam.allow_copy,
                      exam.one_per_page)
@@ -526,8 +549,9 @@ def lobby(session: Session, actor: Actor) -> Lobby:
             attempts.finalise_if_overdue(session, a)
             mine.setdefault(a.exam_id, []).append(a)
     out = Lobby([], [], [], [])
+    sizes = _paper_sizes(session, exams)
     for e in exams:
-        card = _card(session, actor, e, mine.get(e.id, []), at)
+        card = _card(session, actor, e, mine.get(e.id, []), at, sizes[e.id])
         if card.status == "finished" and not mine.get(e.id):
             if e.status == "closed" or (e.closes_at and at >= e.closes_at):
                 out.finished.append(card)      # missed: shown so the learner knows it is over

@@ -177,3 +177,27 @@ def test_item_analysis_sources_take_the_same_statements_for_more_course_quizzes(
         with session_scope() as s:
             for cid in made:
                 s.delete(s.get(Course, cid))
+
+
+def test_the_lobby_sizes_fixed_papers_and_repeated_rule_sets_in_the_same_statements(make_user, tree):
+    """exams.lobby sized every exam's paper with statements of its own (a fixed paper's points, a rule set
+    taking the questions' own points through check_rules)."""
+    learner = make_user("learner", unit="village")
+    cat, ids = make_questions(3, "true_false", points=2)
+
+    def add(n):
+        for i in range(n):
+            published(exam_in(cat, 3, title=f"固定卷{i}", rules=None, question_ids=ids, audience_units=[tree["district"]]))
+            published(exam_in(cat, 3, title=f"规则卷{i}", audience_units=[tree["district"]]))
+    add(1)
+    with session_scope() as s:
+        exams.lobby(s, learner)          # warm: what a first reading does once (other tests' exams too)
+    with session_scope() as s, Statements() as before:
+        got = exams.lobby(s, learner)
+    mine = [c for c in got.available if c.title in ("固定卷0", "规则卷0")]
+    assert sorted((c.questions, c.max_score) for c in mine) == [(3, 6.0), (3, 6.0)]
+    add(4)
+    with session_scope() as s, Statements() as after:
+        got = exams.lobby(s, learner)
+    assert len(got.available) >= len(mine) + 8
+    assert after.n == before.n
