@@ -3,7 +3,8 @@
 20,000 learners (--learners), 300 org units (city, 20 city departments, 3 districts each with 4
 departments of the same names and 7 towns, villages), the real curriculum, this year's and last year's
 ledger rows, lesson progress and course completions, 200,000 attempts (quiz and exam; a few exams
-still open with a deadline) and 5,000,000 stored answers (--answers 0 to skip them), three HR
+still open with a deadline) and 5,000,000 stored answers (--answers 0 to skip them), the per-person-year
+totals of exams and completions (services.analytics.rollups.rebuild, in SQL), three HR
 accounts (city, 海勃湾区, one town). Prints JSON: counts and seconds per table.
 
 Usage: python bench/make_city.py [--learners N] [--attempts N] [--answers N] [--out FILE.db]
@@ -233,6 +234,12 @@ def main() -> None:
                                "points": 1.0, "response": 0 if right else 1, "saved_at": now, "version": 1,
                                "score": 1.0 if right else 0.0}
             bulk(conn, AttemptItem, answers(), "attempt_item")
+    # --- the exact per-person-year totals (services.analytics.rollups): INSERT ... SELECT, one per year
+    t = time.perf_counter()
+    from services.analytics import rollups
+    with session_scope() as s:
+        figures["person_year_total_rows"] = rollups.rebuild(s)
+    figures["person_year_total_s"] = round(time.perf_counter() - t, 2)
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             t = time.perf_counter()

@@ -418,6 +418,9 @@ def settle(session: Session, attempt_id: int) -> None:
     if settled:   # wrong answers into the mistake notebook (its entry rules; idempotent)
         from services import notebook
         notebook.note_attempt(session, attempt)
+    if settled:   # the HR dashboard's per-person-year totals: recomputed for this person and year
+        from services.analytics import rollups
+        rollups.refresh_attempt(session, attempt)
 
 
 def overdue(attempt: Attempt, at: datetime) -> bool:

@@ -368,9 +368,14 @@ def _maybe_complete(session: Session, user_id: int, course: Course) -> bool:
     if course.quiz and not _quiz_passed(session, user_id, course.id):
         return False
     # two tabs finishing at the same moment: one completion, no error
-    return ledger.insert_once(session, CourseCompletion, {"user_id": user_id, "course_id": course.id,
-                                                           "completed_at": _now()},
-                              index_elements=["user_id", "course_id"])
+    at = _now()
+    added = ledger.insert_once(session, CourseCompletion, {"user_id": user_id, "course_id": course.id,
+                                                            "completed_at": at},
+                               index_elements=["user_id", "course_id"])
+    if added:   # the HR dashboard's per-person-year totals: recomputed for this person and year
+        from services.analytics import rollups
+        rollups.refresh_completion(session, user_id, at)
+    return added
 
 
 @dataclass

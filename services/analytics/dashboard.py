@@ -18,6 +18,9 @@ How figures are made (the page's help says the same):
   pass rate = passed / submitted attempts, average score = mean of score / max score (percent).
 - Every figure of a unit includes its whole subtree (materialised path); the per-unit numbers are
   computed in SQL grouped by unit (a few hundred rows) and rolled up the tree in Python.
+- Whole calendar years without course filters read each person's exams and completions from the
+  exact per-person-year totals (services.analytics.rollups: recomputed per person by the services that
+  write attempts and completions); anything else sums the raw attempts and completions.
 """
 from __future__ import annotations
 
@@ -309,30 +312,17 @@ def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters],
     members = select(User.id).where(col(User.unit_id).in_(unit_ids))
     target = _target_expr(session, unit_ids)
     bounds = [f.bounds() for f in periods]
-    lo_all, hi_all = min(lo for lo, _ in bounds), max(hi for _, hi in bounds)
     totals = [person_totals(session, f) for f in periods]
 
-    pct = case((Attempt.max_score > 0, cast(Attempt.score, Float) * 100.0 / Attempt.max_score), else_=0.0)
-    ecols = []
-    for k, (lo, hi) in enumerate(bounds):
-        inside = and_(Attempt.submitted_at >= lo, Attempt.submitted_at < hi)
-        ecols += [func.sum(case((inside, 1), else_=0)).label(f"n{k}"),
-                  func.sum(case((and_(inside, Attempt.passed), 1), else_=0)).label(f"p{k}"),
-                  func.sum(case((inside, pct), else_=0.0)).label(f"s{k}")]
-    exam_q = (select(Attempt.user_id, *ecols)
-              .where(Attempt.kind == "exam", Attempt.status == "submitted", Attempt.submitted_at >= lo_all,
-                     Attempt.submitted_at < hi_all, *([] if whole else [col(Attempt.user_id).in_(members)])))
-    if periods[0].course_id:
-        exam_q = exam_q.where(_exam_of_course(periods[0].course_id))
-    exams = exam_q.group_by(Attempt.user_id).subquery()
-    done = None
-    if course_ids:
-        dcols = [func.sum(case((CourseCompletion.completed_at < hi, 1), else_=0)).label(f"d{k}")
-                 for k, (_, hi) in enumerate(bounds)]
-        done = (select(CourseCompletion.user_id, *dcols)
-                .where(col(CourseCompletion.course_id).in_(course_ids), CourseCompletion.completed_at < hi_all,
-                       *([] if whole else [col(CourseCompletion.user_id).in_(members)]))
-                .group_by(CourseCompletion.user_id).subquery())
+    joins, pc = [], {}
+    if use_person_rollup(session, periods):
+        joins, pc = _person_year_figures(periods, course_ids)
+    else:
+        exams, done = _raw_person_figures(periods, course_ids, whole, members)
+        joins = [(exams, exams.c.user_id == User.id)] + ([(done, done.c.user_id == User.id)] if done is not None else [])
+        pc = {c.name: c for c in exams.c if c.name != "user_id"}
+        if done is not None:
+            pc.update({c.name: c for c in done.c if c.name != "user_id"})
 
     first = func.coalesce(totals[0].c.total, 0.0)
     bucket = case(*[(first < target * (i + 1) / 10.0, i) for i in range(10)], else_=10)
@@ -341,15 +331,14 @@ def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters],
         hours = func.coalesce(tot.c.total, 0.0)
         cols += [func.sum(case((tot.c.total.is_not(None), 1), else_=0)), func.sum(hours),
                  func.sum(case((hours >= target, 1), else_=0)),
-                 func.sum(func.coalesce(done.c[f"d{k}"], 0)) if done is not None else literal(0),
-                 func.sum(case((exams.c[f"n{k}"] > 0, 1), else_=0)), func.sum(func.coalesce(exams.c[f"n{k}"], 0)),
-                 func.sum(func.coalesce(exams.c[f"p{k}"], 0)), func.sum(func.coalesce(exams.c[f"s{k}"], 0.0))]
+                 func.sum(func.coalesce(pc[f"d{k}"], 0)) if f"d{k}" in pc else literal(0),
+                 func.sum(case((pc[f"n{k}"] > 0, 1), else_=0)), func.sum(func.coalesce(pc[f"n{k}"], 0)),
+                 func.sum(func.coalesce(pc[f"p{k}"], 0)), func.sum(func.coalesce(pc[f"s{k}"], 0.0))]
     q = select(*cols).select_from(User)
     for tot in totals:
         q = q.join(tot, tot.c.user_id == User.id, isouter=True)
-    q = q.join(exams, exams.c.user_id == User.id, isouter=True)
-    if done is not None:
-        q = q.join(done, done.c.user_id == User.id, isouter=True)
+    for target_, on in joins:
+        q = q.join(target_, on, isouter=True)
     out = [({}, {}, {}) for _ in periods]
     names = ("active", "hours", "reached", "done", "exam_people", "exam_attempts", "exam_passed", "exam_score_sum")
     for unit_id, b, n, tsum, *vals in session.exec(q.where(*where).group_by(User.unit_id, bucket)).all():
@@ -375,6 +364,67 @@ def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters],
                 .group_by(User.unit_id, CourseCompletion.course_id)).all():
             done0[(unit_id, course_id)] = n
     return out
+
+
+PERSON_ROLLUP = True      # False: always the raw path (the tests compare both)
+
+
+def use_person_rollup(session: Session, periods: Sequence[Filters]) -> bool:
+    """Whole city calendar years without course filters read the exact per-person-year totals
+    (services.analytics.rollups), checked against the raw rows first (rebuilt when they differ)."""
+    if not PERSON_ROLLUP or not all(_uses_rollup(f.resolved()) for f in periods):
+        return False
+    from services.analytics import rollups
+    rollups.ensure_fresh(session)
+    return True
+
+
+def _person_year_figures(periods: Sequence[Filters], course_ids: list[str]):
+    """Per person, from PersonYearTotal, for the main query's joins: (exams, done) as lists of
+    (alias, on-clause, columns) -- exams of year k are a primary-key look-up (user_id, year); completions
+    by the end of year k are a correlated sum over that person's rows of the years up to it."""
+    from sqlalchemy.orm import aliased
+
+    from models.rollups import PersonYearTotal
+    joins, cols = [], {}
+    for k, f in enumerate(periods):
+        y = f.resolved().year
+        t = aliased(PersonYearTotal, name=f"pyt{k}")
+        joins.append((t, and_(t.user_id == User.id, t.year == y)))
+        cols[f"n{k}"], cols[f"p{k}"], cols[f"s{k}"] = t.exam_attempts, t.exam_passed, t.exam_score_sum
+        if course_ids:
+            d = aliased(PersonYearTotal, name=f"pyd{k}")
+            cols[f"d{k}"] = (select(func.coalesce(func.sum(d.done), 0)).where(d.user_id == User.id, d.year <= y)
+                             .correlate(User).scalar_subquery())
+    return joins, cols
+
+
+def _raw_person_figures(periods: Sequence[Filters], course_ids: list[str], whole: bool, members):
+    """Per person, from the raw attempts and completions: (exams n{k} p{k} s{k}, completions d{k})."""
+    bounds = [f.bounds() for f in periods]
+    lo_all, hi_all = min(lo for lo, _ in bounds), max(hi for _, hi in bounds)
+    pct = case((Attempt.max_score > 0, cast(Attempt.score, Float) * 100.0 / Attempt.max_score), else_=0.0)
+    ecols = []
+    for k, (lo, hi) in enumerate(bounds):
+        inside = and_(Attempt.submitted_at >= lo, Attempt.submitted_at < hi)
+        ecols += [func.sum(case((inside, 1), else_=0)).label(f"n{k}"),
+                  func.sum(case((and_(inside, Attempt.passed), 1), else_=0)).label(f"p{k}"),
+                  func.sum(case((inside, pct), else_=0.0)).label(f"s{k}")]
+    exam_q = (select(Attempt.user_id, *ecols)
+              .where(Attempt.kind == "exam", Attempt.status == "submitted", Attempt.submitted_at >= lo_all,
+                     Attempt.submitted_at < hi_all, *([] if whole else [col(Attempt.user_id).in_(members)])))
+    if periods[0].course_id:
+        exam_q = exam_q.where(_exam_of_course(periods[0].course_id))
+    exams = exam_q.group_by(Attempt.user_id).subquery()
+    done = None
+    if course_ids:
+        dcols = [func.sum(case((CourseCompletion.completed_at < hi, 1), else_=0)).label(f"d{k}")
+                 for k, (_, hi) in enumerate(bounds)]
+        done = (select(CourseCompletion.user_id, *dcols)
+                .where(col(CourseCompletion.course_id).in_(course_ids), CourseCompletion.completed_at < hi_all,
+                       *([] if whole else [col(CourseCompletion.user_id).in_(members)]))
+                .group_by(CourseCompletion.user_id).subquery())
+    return exams, done
 
 
 def _roll_up(scope: Scope, leaf: dict[int, dict]) -> dict[int, dict[str, float]]:
