@@ -211,10 +211,14 @@ def sync(session: Session, actor: Actor) -> int:
     they were settled (e.g. answers after the exam closes). Returns how many were counted."""
     require_role(actor, "learner")
     logged = select(ReviewLog.attempt_item_id).where(ReviewLog.user_id == actor.id, ReviewLog.attempt_item_id.is_not(None))
+    # a miss not logged yet: an answered (saved_at set; a blank item never enters), auto-graded item scored
+    # below its points. Without those conditions every exam holding a blank item was read again on every page.
     exams = session.exec(select(Attempt).where(
         Attempt.user_id == actor.id, Attempt.kind == "exam", Attempt.status == ATTEMPT_DONE,
-        select(AttemptItem.id).where(AttemptItem.attempt_id == Attempt.id, AttemptItem.score < AttemptItem.points,
-                                     col(AttemptItem.id).not_in(logged)).exists())).all()
+        select(AttemptItem.id).join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
+        .where(AttemptItem.attempt_id == Attempt.id, AttemptItem.score < AttemptItem.points,
+               AttemptItem.saved_at.is_not(None), QuestionVersion.type != "essay",
+               col(AttemptItem.id).not_in(logged)).exists())).all()
     return sum(note_attempt(session, a) for a in exams)
 
 

@@ -4,6 +4,7 @@ bounded number of statements, control characters in an exam's rules."""
 import uuid
 
 import pytest
+from sqlmodel import select
 
 from models import AttemptItem, QuestionVersion
 from models.db import session_scope
@@ -200,4 +201,36 @@ def test_the_lobby_sizes_fixed_papers_and_repeated_rule_sets_in_the_same_stateme
     with session_scope() as s, Statements() as after:
         got = exams.lobby(s, learner)
     assert len(got.available) >= len(mine) + 8
+    assert after.n == before.n
+
+
+def test_the_home_pages_due_count_does_not_reread_exams_whose_misses_are_in(make_user, clock):
+    """notebook.sync (run by the home page's due count and the notebook) picked up again, on every page,
+    each exam attempt holding an unanswered item (scored 0 < points, never logged) and re-rated every
+    miss of it: statements per exam ever sat."""
+    actor = make_user("learner")
+
+    def sit_exam():
+        cat, ids = make_questions(3, "true_false")
+        exam_id = published(exam_in(cat, 3, review_answers="after_submit", review_explanations="after_submit"))
+        with session_scope() as s:
+            aid = exams.start_exam(s, actor, exam_id=exam_id)
+            rows = s.exec(select(AttemptItem).where(AttemptItem.attempt_id == aid).order_by(AttemptItem.position)).all()
+            for item in rows[:2]:                       # two answered wrong, one left blank
+                v = s.get(QuestionVersion, item.question_version_id)
+                attempts.save_answer(s, actor, item_id=item.id, response=not v.data["answer"])
+            attempts.submit_attempt(s, actor, attempt_id=aid)
+    sit_exam()
+    with session_scope() as s:
+        notebook.due_count(s, actor)
+    with session_scope() as s, Statements() as before:
+        notebook.due_count(s, actor)
+    for _ in range(4):
+        sit_exam()
+    with session_scope() as s:
+        assert notebook.due_count(s, actor) == 0        # misses are due tomorrow
+    with session_scope() as s:
+        assert len(notebook.notebook(s, actor).entries) == 10     # two misses of each of five exams
+    with session_scope() as s, Statements() as after:
+        notebook.due_count(s, actor)
     assert after.n == before.n
