@@ -370,6 +370,33 @@ def rating_choice(session: Session, actor: Actor, *, item_id: int) -> RatingChoi
                         card.due if card else None)
 
 
+def rating_choices(session: Session, actor: Actor, *, attempt_id: int) -> dict[int, RatingChoice]:
+    """rating_choice of every checked item of the learner's review session (item id -> choice), in three
+    statements whatever the number of items (the notebook page shows them all)."""
+    attempt = session.exec(select(Attempt).where(Attempt.id == attempt_id).execution_options(populate_existing=True)).first()
+    if attempt is None:
+        raise NotFound(what="attempt", id=attempt_id)
+    if attempt.user_id != actor.id:
+        raise PermissionDenied("error.not_your_attempt")
+    if attempt.kind != "review":
+        raise ValidationFailed("error.not_a_review")
+    rows = session.exec(select(PracticeCheck, QuestionVersion.question_id)
+                        .join(AttemptItem, AttemptItem.id == PracticeCheck.attempt_item_id)
+                        .join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
+                        .where(AttemptItem.attempt_id == attempt_id).execution_options(populate_existing=True)).all()
+    qids = sorted({qid for _, qid in rows})
+    cards = {c.question_id: c for c in session.exec(select(ReviewCard).where(
+        ReviewCard.user_id == actor.id, col(ReviewCard.question_id).in_(qids)).execution_options(populate_existing=True)).all()} if qids else {}
+    at = now()
+    out = {}
+    for check, qid in rows:
+        card = cards.get(qid)
+        out[check.attempt_item_id] = RatingChoice(
+            check.attempt_item_id, check.correct, auto_rating(check.correct, check.duration_ms),
+            {} if check.rated or not check.correct else preview(card, at), check.rated, card.due if card else None)
+    return out
+
+
 def rate(session: Session, actor: Actor, *, item_id: int, rating: int | None = None) -> datetime:
     """Record the review of a checked item: the learner's rating (Hard, Good, Easy for a right answer)
     or, with None, the automatic one. A wrong answer was rated Again when it was checked. Idempotent.

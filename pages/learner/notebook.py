@@ -52,11 +52,12 @@ if review_id is not None:
             checked[item.position] = item
     st.info(t("notebook.reviewing", n=len(view.items)), icon=":material/psychology:")
     # the checked answers still waiting for a rating: the buttons show the next due date of each rating
+    choices = fetch(lambda s: notebook.rating_choices(s, actor, attempt_id=review_id))
     for item in view.items:
         if item.key is None:
             continue
-        choice = fetch(lambda s, i=item.item_id: notebook.rating_choice(s, actor, item_id=i))
-        if choice.rated:
+        choice = choices.get(item.item_id)
+        if choice is None or choice.rated:
             continue
         with st.container(border=True, key=f"notebook_rate_{item.position}"):
             if not choice.correct:

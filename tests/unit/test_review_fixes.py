@@ -234,3 +234,37 @@ def test_the_home_pages_due_count_does_not_reread_exams_whose_misses_are_in(make
     with session_scope() as s, Statements() as after:
         notebook.due_count(s, actor)
     assert after.n == before.n
+
+
+def test_rating_choices_of_a_review_match_each_items_choice_in_the_same_statements(make_user, clock):
+    """The notebook page asked rating_choice once per checked item (statements per item on every rerun);
+    rating_choices gives the same choices for the whole review at once, and only to its owner."""
+    from services.errors import PermissionDenied
+    from tests.unit.test_notebook import in_course
+    actor = make_user("learner")
+    other = make_user("learner")
+    cat, ids = make_questions(6, "true_false")
+    in_course(ids)
+    with session_scope() as s:
+        aid = practice.start_practice(s, actor, category=cat, count=6)
+    answer_all(actor, aid, check=True)
+    clock.advance(days=1)
+    with session_scope() as s:
+        rid = notebook.start_review(s, actor)
+    items = answer_all(actor, rid, right=set(ids[:3]))
+    with session_scope() as s:
+        for qid in ids[:2]:
+            practice.check_answer(s, actor, item_id=items[qid])
+    with session_scope() as s, Statements() as few:
+        two = notebook.rating_choices(s, actor, attempt_id=rid)
+    with session_scope() as s:
+        for qid in ids[2:]:
+            practice.check_answer(s, actor, item_id=items[qid])
+    with session_scope() as s, Statements() as many:
+        six = notebook.rating_choices(s, actor, attempt_id=rid)
+    assert len(two) == 2 and len(six) == 6 and many.n == few.n
+    with session_scope() as s:
+        for item_id, choice in six.items():
+            assert choice == notebook.rating_choice(s, actor, item_id=item_id)
+        with pytest.raises(PermissionDenied):
+            notebook.rating_choices(s, other, attempt_id=rid)
