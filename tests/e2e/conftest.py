@@ -65,12 +65,13 @@ def _healthy(base: str, proc: subprocess.Popen, deadline: float, log_path: Path)
 
 
 @contextmanager
-def _run_server(tag: str):
-    """Start `streamlit run server.py` on a new database; ready when Streamlit prints its URL and
-    /_stcore/health answers. No polling: a reader thread copies the output to the log and signals."""
+def _run_server(tag: str, *, database_url: str | None = None, port: int | None = None):
+    """Start `streamlit run server.py` on a new database (or `database_url`, on `port`: a restart); ready
+    when Streamlit prints its URL and /_stcore/health answers. No polling: a reader thread copies the
+    output to the log and signals. Yields {"url", "database_url", "log", "proc"}."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    url_db = fresh_database_url("e2e")
-    port = _free_port()
+    url_db = database_url or fresh_database_url("e2e")
+    port = port or _free_port()
     env = {**os.environ, "DATABASE_URL": url_db}
     log_path = ARTIFACTS / f"server-{tag}.log"
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
@@ -97,7 +98,7 @@ def _run_server(tag: str):
         if not ready.wait(START_TIMEOUT_S) or proc.poll() is not None:
             raise RuntimeError(f"server did not start; see {log_path}")
         _healthy(base, proc, deadline, log_path)
-        yield {"url": base, "database_url": url_db, "log": log_path}
+        yield {"url": base, "database_url": url_db, "log": log_path, "proc": proc}
     finally:
         proc.terminate()
         try:
