@@ -5,9 +5,10 @@ Revises: 0012
 
 One row per (person, city calendar year UTC+8): submitted exam attempts, passed, score sum (percent),
 completions of active courses in the year. Rows are recomputed per person by the services that write
-attempts and completions (services.analytics.rollups.refresh_person), never incremented. The backfill
-is the same INSERT ... SELECT (one per year) the services use to rebuild the table, so it has exactly
-their semantics; it runs in SQL on SQLite and PostgreSQL.
+attempts and completions (services.analytics.rollups.refresh_person), never incremented. The table
+starts empty: the dashboard's safety net (rollups.ensure_fresh) sees that its counts differ from the raw
+rows and rebuilds it in SQL on first use. The migration does not call that code: a migration must keep
+working on the schema of its own revision, whatever the services become later.
 """
 from collections.abc import Sequence
 from typing import Union
@@ -34,13 +35,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_person_year_total_year", "person_year_total",
                     ["year", "user_id", "exam_attempts", "exam_passed", "exam_score_sum", "done"])
-    # backfill from the existing rows, in SQL (the services' own rebuild: identical semantics)
-    from sqlmodel import Session
-
-    from services.analytics.rollups import rebuild
-    session = Session(bind=op.get_bind())
-    rebuild(session)
-    session.flush()
 
 
 def downgrade() -> None:
