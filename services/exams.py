@@ -223,6 +223,10 @@ def _paper_refused(session: Session, actor: Actor, exam_in: ExamIn) -> None:
 def _clean(exam_in: ExamIn, session: Session) -> ExamIn:
     clean_text(exam_in.title, field="title", max_length=200)
     clean_text(exam_in.description, field="description", multiline=True, max_length=4000)
+    for i, rule in enumerate(exam_in.rules or [], start=1):      # stored with the exam, and echoed in refusals
+        clean_text(rule.category, field="category", row=i)
+    for i, qid in enumerate(exam_in.question_ids or [], start=1):
+        clean_text(qid, field="question", row=i)
     if not exam_in.title.strip():
         raise ValidationFailed("error.exam_title_required")
     if exam_in.course_id is not None and session.get(Course, exam_in.course_id) is None:

@@ -9,6 +9,7 @@ from sqlmodel import select
 from models import AttemptItem, QuestionVersion
 from models.db import session_scope
 from services import attempts, exams, notebook, practice
+from services.errors import ValidationFailed
 from services.permissions import system_actor
 from tests.unit.examkit import Clock, exam_in, make_questions, published
 from tests.unit.test_notebook import answer_all
@@ -268,3 +269,17 @@ def test_rating_choices_of_a_review_match_each_items_choice_in_the_same_statemen
             assert choice == notebook.rating_choice(s, actor, item_id=item_id)
         with pytest.raises(PermissionDenied):
             notebook.rating_choices(s, other, attempt_id=rid)
+
+
+@pytest.mark.parametrize("where", ["category", "question"])
+def test_control_characters_in_an_exams_paper_are_refused_as_such(where):
+    """An exam's rules and fixed questions are stored (and echoed in the refusal): a control character in a
+    rule's category or a question id is refused by clean_text, not passed on as "the bank cannot satisfy
+    category 'a\\x00b'"."""
+    cat, ids = make_questions(2, "true_false")
+    spec = (exam_in(cat, 2, rules=[{"type": "true_false", "category": cat + "\x00", "count": 2}]) if where == "category"
+            else exam_in(cat, 2, rules=None, question_ids=[ids[0], ids[1] + "\x1b"]))
+    with session_scope() as s:
+        with pytest.raises(ValidationFailed) as caught:
+            exams.create_exam(s, system_actor(), exam_in=spec)
+    assert caught.value.code == "error.control_chars" and caught.value.params["field"] == where
