@@ -19,7 +19,7 @@ with db() as s:
 st.title(t("home.title", name=md_text(actor.name)))
 for note in unread:   # notices from HR: sender named, text shown as text, read on click
     with st.container(border=True, key=f"home_notice_{note.id}"):
-        st.caption(t("home.notice_from", sender=note.sender_name or t("home.notice_system"), time=local_time(note.created_at)))
+        st.caption(t("home.notice_from", sender=md_text(note.sender_name) if note.sender_name else t("home.notice_system"), time=local_time(note.created_at)))
         st.text(note.text)
         if st.button(t("home.notice_read"), key=f"home_notice_read_{note.id}", icon=":material/done:"):
             with db() as s:
@@ -66,7 +66,7 @@ with right:
         st.success(t("home.required_all_done"))
     for card in steps.required_open:
         with st.container(border=True):
-            st.markdown(f"**{course_title(card)}**")
+            st.markdown(f"**{md_text(course_title(card))}**")     # a course title typed by a trainer, as text
             st.progress(card.progress, text=t("catalogue.lessons_done", done=card.lessons_done, total=card.lessons_total))
             if card.status == "take_quiz":
                 if st.button(t("catalogue.take_quiz"), key=f"home_quiz_{card.id}", icon=":material/quiz:"):

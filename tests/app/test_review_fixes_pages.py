@@ -41,3 +41,21 @@ def test_a_category_with_markup_is_shown_as_text_on_practice_and_notebook(make_u
     nb = page(actor.id, "pages/learner/notebook.py")
     label = next(e.label for e in nb.expander if "点我" in e.label)
     assert md_text(cat) in label and "[点我](http" not in label
+
+
+def test_a_notice_senders_name_with_markup_is_shown_as_text_on_home(make_user):
+    from models import User
+    from services import notices
+    from services.permissions import load_actor
+    hr = make_user(("hr", "district"))
+    learner = make_user("learner", unit="village")
+    name = "人事[点我](http://evil.example)**粗**"
+    with session_scope() as s:
+        u = s.get(User, hr.id)
+        u.name = name
+        s.add(u)
+    with session_scope() as s:
+        notices.send(s, load_actor(s, hr.id), user_ids=[learner.id], text="请尽快完成必修课")
+    at = page(learner.id, "pages/learner/home.py")
+    line = next(c.value for c in at.caption if "点我" in c.value)
+    assert md_text(name) in line and "[点我](http" not in line
