@@ -196,8 +196,9 @@ def review_policy(session: Session, attempt: Attempt, at: datetime | None = None
     at = at or now()
     if attempt.exam_id is None:
         closed = attempt.status != ATTEMPT_OPEN
-        # a mock exam draws exam-only questions: its keys only through services/practice.practice_view
-        keys = attempt.status == ATTEMPT_DONE and bool(attempt.passed) and attempt.kind != "mock"
+        # practice, mock exams and notebook reviews can hold exam-only questions: their keys come only through
+        # services/practice.practice_view, which applies each question's own exam policy
+        keys = attempt.status == ATTEMPT_DONE and bool(attempt.passed) and attempt.kind == "quiz"
         return closed, keys, keys
     exam = session.get(Exam, attempt.exam_id)
     return (_review_allowed(exam.review_score, attempt, exam, at), _review_allowed(exam.review_answers, attempt, exam, at),

@@ -353,8 +353,9 @@ def check_answer(session: Session, actor: Actor, *, item_id: int) -> attempts.It
 
 def practice_view(session: Session, actor: Actor, *, attempt_id: int) -> attempts.AttemptView:
     """A practice, review or mock attempt as its owner may see it now: the checked items of an open
-    practice with key, explanation and score; a closed mock with keys and explanations of the questions
-    that are not exam-only (never of exam-only ones)."""
+    practice or review with key, explanation and score; a closed one with keys and explanations of the
+    questions that are not exam-only (a review's exam-only questions as far as their exam allows; a mock's
+    never)."""
     require_role(actor, "learner")
     view = attempts.attempt_view(session, actor, attempt_id=attempt_id)
     if view.kind not in ("practice", "review", "mock"):
@@ -364,11 +365,12 @@ def practice_view(session: Session, actor: Actor, *, attempt_id: int) -> attempt
     usage = dict(session.exec(select(AttemptItem.id, QuestionVersion.usage).join(
         QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id).where(AttemptItem.attempt_id == attempt_id)).all())
     scores = dict(session.exec(select(AttemptItem.id, AttemptItem.score).where(AttemptItem.attempt_id == attempt_id)).all())
-    if view.kind == "mock":
-        if view.closed:
-            view.items = [_reveal(i, rows[i.item_id], i.score) if usage[i.item_id] != "exam" else i for i in view.items]
-        return view
-    if not view.closed:
+    # keys come from here only (attempts.review_policy gives these kinds none): a closed attempt shows every
+    # question's key but an exam-only one's (a review's exam-only questions: as their exam allows, below)
+    if view.closed:
+        view.items = [_reveal(i, rows[i.item_id], i.score) if usage[i.item_id] != "exam" or view.kind == "review" else i
+                      for i in view.items]
+    elif view.kind != "mock":
         checked = _checked(session, attempt_id)
         view.items = [_reveal(i, rows[i.item_id], scores[i.item_id]) if i.item_id in checked else i for i in view.items]
     if view.kind == "review":

@@ -53,6 +53,9 @@ def test_a_review_of_an_exam_only_question_keeps_the_explanation_the_exam_policy
         assert all(i.explanation is None for i in view.items)
         done = practice.finish(s, actor, attempt_id=rid)
         assert all(i.explanation is None for i in done.items)
+        # the player's own view of the finished review (attempts.attempt_view) hands out nothing either
+        plain = attempts.attempt_view(s, actor, attempt_id=rid)
+        assert all(i.key is None and i.explanation is None for i in plain.items)
     if explanations == "after_close":          # once the exam closes, its explanations may show
         with session_scope() as s:
             exams.close_exam(s, system_actor(), exam_id=exam_id)
