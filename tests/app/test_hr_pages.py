@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from config import ROOT
 from models import Course, CourseCompletion, RoleGrant, User
 from models.db import LOCAL_TZ, local_year, session_scope, utcnow
-from services import ledger, org, reports
+from services import ledger, org
 from services.analytics import dashboard as dash
 from services.permissions import system_actor
 from tests.conftest import uid
