@@ -60,7 +60,8 @@ class UserRow:
 
 
 def needs_setup(session: Session) -> bool:
-    return session.exec(select(func.count()).select_from(User)).one() == 0
+    """No account yet (first run). Asked on every script run: one row looked up, not all counted."""
+    return session.exec(select(User.id).limit(1)).first() is None
 
 
 def validate_username(username: str) -> str:
