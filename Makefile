@@ -28,12 +28,14 @@ test: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests
 
-## test-pg: the same suite on PostgreSQL (TEST_DATABASE_URL=postgresql+psycopg://user:pw@host/db)
+## test-pg: the same suite on PostgreSQL (TEST_DATABASE_URL=postgresql+psycopg://user:pw@host/db);
+## PG_TESTS narrows it (CI: services, pages and the exam browser tests)
+PG_TESTS ?= tests
 test-pg: $(VENV)/.dev
 	test -n "$(TEST_DATABASE_URL)" || (echo "set TEST_DATABASE_URL"; exit 2)
 	bash scripts/test-deps.sh
 	$(PY) -m ruff check .
-	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest tests
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PG_TESTS)
 
 ## flake-check: the browser tests 10 times in a row, stopping at the first failure ("N/10 green");
 ## FLAKE_ARGS=--head checks the last commit as a fresh clone has it
