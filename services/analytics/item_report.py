@@ -104,7 +104,7 @@ def analyse_arrays(attempt_ids: np.ndarray, question_ids: Sequence[str], q_index
     for it, c in zip(items, covs, strict=True):
         it.effective_weight = None if c is None or c < 0 else (100 * math.sqrt(c) / total if total else 0.0)
         it.flags = item_stats._flags(it)
-    return ItemAnalysis(_test(totals, n_q, item_vars), items), groups
+    return ItemAnalysis(item_stats.whole_test(totals, n_q, item_vars), items), groups
 
 
 def _item(qid: str, x: np.ndarray, t: np.ndarray, max_mark: float) -> tuple[ItemStats, np.ndarray | None, np.ndarray | None]:
@@ -135,38 +135,6 @@ def _item(qid: str, x: np.ndarray, t: np.ndarray, max_mark: float) -> tuple[Item
         d27 = (float(x[high].mean()) - float(x[low].mean())) / max_mark
     return (ItemStats(qid, n, max_mark, _clean(facility), _clean(sd), _clean(di), _clean(de), None, _clean(d27), _clean(pb)),
             low, high)
-
-
-def _test(t: np.ndarray, n_items: int, item_vars: list[float]) -> TestStats:
-    """The whole test (as item_stats._test_stats)."""
-    _var, _clean = item_stats._var, item_stats._clean
-    s = len(t)
-    mean = float(t.mean())
-    median = float(np.median(t))
-    k2 = _var(t)
-    sd = math.sqrt(k2) if k2 is not None else None
-    skew = kurt = None
-    if s > 3 and k2:
-        d = t - mean
-        m2, m3, m4 = (float(np.mean(d ** k)) for k in (2, 3, 4))
-        k3 = s * s * m3 / ((s - 1) * (s - 2))
-        k4 = s * s * ((s + 1) * m4 - 3 * (s - 1) * m2 * m2) / ((s - 1) * (s - 2) * (s - 3))
-        skew, kurt = k3 / k2 ** 1.5, k4 / (k2 * k2)
-    cic = error_ratio = standard_error = None
-    if n_items > 1 and k2:
-        cic = 100 * n_items / (n_items - 1) * (1 - sum(item_vars) / k2)
-        if cic <= 100:
-            error_ratio = 100 * math.sqrt(1 - cic / 100)
-            standard_error = error_ratio * sd / 100
-    flags = []
-    if s < FEW_ATTEMPTS:
-        flags.append("few_attempts")
-    if cic is not None and cic < item_stats.CIC_POOR:
-        flags.append("cic_poor")
-    elif cic is not None and cic < item_stats.CIC_SATISFACTORY:
-        flags.append("cic_fair")
-    return TestStats(s, n_items, _clean(mean), _clean(median), _clean(sd), _clean(skew), _clean(kurt),
-                     _clean(cic), _clean(error_ratio), _clean(standard_error), flags)
 
 
 # ---- what a trainer may analyse ---------------------------------------------------------------------

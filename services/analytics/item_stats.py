@@ -94,7 +94,13 @@ def analyse(responses: pd.DataFrame | Iterable[dict]) -> ItemAnalysis:
 
 
 def _test_stats(df: pd.DataFrame, totals: pd.Series, n_items: int) -> TestStats:
-    t = totals.to_numpy(dtype=float)
+    item_vars = [v for v in (_var(g.to_numpy()) for _, g in df.groupby("question_id")["mark"]) if v is not None]
+    return whole_test(totals.to_numpy(dtype=float), n_items, item_vars)
+
+
+def whole_test(t: np.ndarray, n_items: int, item_vars: list[float]) -> TestStats:
+    """The whole test from the attempts' totals `t` and the questions' mark variances (None ones left out);
+    also services/analytics/item_report (numpy arrays straight from the database)."""
     s = len(t)
     mean = float(t.mean())
     median = float(np.median(t))
@@ -109,7 +115,6 @@ def _test_stats(df: pd.DataFrame, totals: pd.Series, n_items: int) -> TestStats:
         skew, kurt = k3 / k2 ** 1.5, k4 / (k2 * k2)
     cic = error_ratio = standard_error = None
     if n_items > 1 and k2:
-        item_vars = [v for v in (_var(g.to_numpy()) for _, g in df.groupby("question_id")["mark"]) if v is not None]
         cic = 100 * n_items / (n_items - 1) * (1 - sum(item_vars) / k2)
         if cic <= 100:
             error_ratio = 100 * math.sqrt(1 - cic / 100)
