@@ -132,27 +132,31 @@ def num(v, digits=1):
     return "—" if v is None else f"{v:.{digits}f}"
 
 
-def delta(k, *, percent=False, digits=1):
+def delta(k, *, percent=False, digits=1) -> dict:
+    """st.metric's delta arguments: the change against the previous period; no change is grey, not a green arrow."""
     d = board.kpis[k].delta
     if d is None:
-        return None
-    return f"{100 * d:+.1f} pp" if percent else f"{d:+.{digits}f}"
+        return {"delta": None}
+    text = f"{100 * d:+.1f} pp" if percent else f"{d:+.{digits}f}"
+    if float(text.split()[0]) == 0:
+        return {"delta": "±0" + (" pp" if percent else ""), "delta_color": "off", "delta_arrow": "off"}
+    return {"delta": text}
 
 
 k = board.kpis
 row1 = st.columns(4)
-row1[0].metric(t("hr.people"), num(k["learners"].value, 0), delta("learners", digits=0), help=t("hr.people_help"))
-row1[1].metric(t("hr.active"), num(k["active"].value, 0), delta("active", digits=0), help=t("hr.active_help"))
-row1[2].metric(t("hr.avg_hours"), num(k["avg_hours"].value), delta("avg_hours"))
-row1[3].metric(t("hr.rate"), pct(k["target_share"].value), delta("target_share", percent=True),
+row1[0].metric(t("hr.people"), num(k["learners"].value, 0), **delta("learners", digits=0), help=t("hr.people_help"))
+row1[1].metric(t("hr.active"), num(k["active"].value, 0), **delta("active", digits=0), help=t("hr.active_help"))
+row1[2].metric(t("hr.avg_hours"), num(k["avg_hours"].value), **delta("avg_hours"))
+row1[3].metric(t("hr.rate"), pct(k["target_share"].value), **delta("target_share", percent=True),
                help=t("hr.rate_help"))
 row2 = st.columns(4)
-row2[0].metric(t("hr.completion"), pct(k["completion"].value), delta("completion", percent=True),
+row2[0].metric(t("hr.completion"), pct(k["completion"].value), **delta("completion", percent=True),
                help=t("hr.completion_help"))
 row2[1].metric(t("hr.exam_participation"), pct(k["exam_participation"].value),
-               delta("exam_participation", percent=True))
-row2[2].metric(t("hr.exam_pass_rate"), pct(k["exam_pass_rate"].value), delta("exam_pass_rate", percent=True))
-row2[3].metric(t("hr.exam_avg_score"), num(k["exam_avg_score"].value), delta("exam_avg_score"),
+               **delta("exam_participation", percent=True))
+row2[2].metric(t("hr.exam_pass_rate"), pct(k["exam_pass_rate"].value), **delta("exam_pass_rate", percent=True))
+row2[3].metric(t("hr.exam_avg_score"), num(k["exam_avg_score"].value), **delta("exam_avg_score"),
                help=t("hr.exam_help"))
 
 # --- the unit table: most behind first, ranks among siblings; a row opens the unit

@@ -129,6 +129,8 @@ def test_dashboard_shows_kpis_units_and_people(hr_world, downloads, monkeypatch)
     assert _metric(at, "达标率") == f"{100 * 3 / N_PEOPLE:.1f}%"
     assert _metric(at, "活跃学员") == "10"
     assert _metric(at, "考试通过率") == "—"                     # no exams yet
+    learners = next(m for m in at.metric if m.label == "学员人数")     # the same people as last year: no change
+    assert learners.delta == "±0" and learners.proto.color == learners.proto.GRAY and learners.proto.direction == learners.proto.NONE, learners.delta
     by_unit = at.dataframe[0].value
     # one district in scope: its units are what the table compares, straight away
     assert set(by_unit["单位"]) == {"统计办公室", "=HYPERLINK(\"x\",\"站\")"}   # unique names: no parent
