@@ -37,7 +37,7 @@ from models import Attempt, AttemptItem, Course, OrgUnit, Question, QuestionVers
 from models.learning import ATTEMPT_DONE
 from services import exams as exam_service
 from services.analytics import item_stats
-from services.analytics.item_stats import FEW_ATTEMPTS, GROUP_SHARE, ItemAnalysis, ItemStats, TestStats
+from services.analytics.item_stats import FEW_ATTEMPTS, ItemAnalysis, ItemStats, TestStats
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.permissions import ALL, Actor, require_role, scope_paths
 
@@ -94,7 +94,7 @@ def analyse_arrays(attempt_ids: np.ndarray, question_ids: Sequence[str], q_index
         vx = item_stats._var(x)
         if vx is not None:
             item_vars.append(vx)
-        it, low, high = _item(qid, x, t, float(max_marks[rows].max()) if len(rows) else 0.0)
+        it, low, high = item_stats.item_from_arrays(qid, x, t, float(max_marks[rows].max()) if len(rows) else 0.0)
         groups.members[qid] = attempts[ai]
         if low is not None:
             groups.low[qid] = attempts[ai[low]]
@@ -105,36 +105,6 @@ def analyse_arrays(attempt_ids: np.ndarray, question_ids: Sequence[str], q_index
         it.effective_weight = None if c is None or c < 0 else (100 * math.sqrt(c) / total if total else 0.0)
         it.flags = item_stats._flags(it)
     return ItemAnalysis(item_stats.whole_test(totals, n_q, item_vars), items), groups
-
-
-def _item(qid: str, x: np.ndarray, t: np.ndarray, max_mark: float) -> tuple[ItemStats, np.ndarray | None, np.ndarray | None]:
-    """One question (as item_stats._item_stats), plus the positions of its bottom and top groups."""
-    _var, _cov, _clean = item_stats._var, item_stats._cov, item_stats._clean
-    n = len(x)
-    if max_mark <= 0:
-        return ItemStats(qid, n, max_mark, None, None, None, None, None, None, None), None, None
-    r = t - x
-    facility = float(x.mean()) / max_mark
-    vx, vr = _var(x), _var(r)
-    sd = math.sqrt(vx) if vx is not None else None
-    cov_xr = _cov(x, r)
-    di = de = None
-    if vx and vr and cov_xr is not None:
-        di = 100 * cov_xr / math.sqrt(vx * vr)
-        cov_max = _cov(np.sort(x), np.sort(r))
-        de = 100 * cov_xr / cov_max if cov_max else None
-    pb = None
-    vt = _var(t)
-    if vx and vt:
-        pb = _cov(x, t) / math.sqrt(vx * vt)
-    d27 = low = high = None
-    if n >= 2:
-        k = max(1, round(GROUP_SHARE * n))
-        ranked = np.argsort(t, kind="stable")
-        low, high = ranked[:k], ranked[-k:]
-        d27 = (float(x[high].mean()) - float(x[low].mean())) / max_mark
-    return (ItemStats(qid, n, max_mark, _clean(facility), _clean(sd), _clean(di), _clean(de), None, _clean(d27), _clean(pb)),
-            low, high)
 
 
 # ---- what a trainer may analyse ---------------------------------------------------------------------

@@ -133,11 +133,16 @@ def whole_test(t: np.ndarray, n_items: int, item_vars: list[float]) -> TestStats
 def _item_stats(qid: str, g: pd.DataFrame, totals: pd.Series) -> ItemStats:
     x = g["mark"].to_numpy(dtype=float)
     t = totals.loc[g["attempt_id"]].to_numpy(dtype=float)
-    r = t - x
+    return item_from_arrays(qid, x, t, float(g["max_mark"].max()))[0]
+
+
+def item_from_arrays(qid: str, x: np.ndarray, t: np.ndarray, max_mark: float) -> tuple[ItemStats, np.ndarray | None, np.ndarray | None]:
+    """One question from its marks `x` and the same attempts' totals `t`; also the positions of the bottom and
+    top 27 % groups (services/analytics/item_report counts their options). Effective weight is set later."""
     n = len(x)
-    max_mark = float(g["max_mark"].max())
     if max_mark <= 0:    # an item worth nothing: nothing to say about it
-        return ItemStats(qid, n, max_mark, None, None, None, None, None, None, None)
+        return ItemStats(qid, n, max_mark, None, None, None, None, None, None, None), None, None
+    r = t - x
     facility = float(x.mean()) / max_mark
     vx, vr = _var(x), _var(r)
     sd = math.sqrt(vx) if vx is not None else None
@@ -151,13 +156,14 @@ def _item_stats(qid: str, g: pd.DataFrame, totals: pd.Series) -> ItemStats:
     vt = _var(t)
     if vx and vt:
         pb = _cov(x, t) / math.sqrt(vx * vt)
-    d27 = None
+    d27 = low = high = None
     if n >= 2:
         k = max(1, round(GROUP_SHARE * n))
         ranked = np.argsort(t, kind="stable")
-        low, high = x[ranked[:k]], x[ranked[-k:]]
-        d27 = (float(high.mean()) - float(low.mean())) / max_mark
-    return ItemStats(qid, n, max_mark, _clean(facility), _clean(sd), _clean(di), _clean(de), None, _clean(d27), _clean(pb))
+        low, high = ranked[:k], ranked[-k:]
+        d27 = (float(x[high].mean()) - float(x[low].mean())) / max_mark
+    return (ItemStats(qid, n, max_mark, _clean(facility), _clean(sd), _clean(di), _clean(de), None, _clean(d27), _clean(pb)),
+            low, high)
 
 
 def _effective_weights(df: pd.DataFrame, totals: pd.Series, items: list[ItemStats]) -> None:
