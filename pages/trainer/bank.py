@@ -102,7 +102,7 @@ with st.expander(t("bank.export"), icon=":material/download:"):
             return bank.export_questions(s, actor, fmt=fmt, question_ids=ids, filters=filters)
     suffix = {"xlsx": "xlsx", "gift": "gift.txt", "moodlexml": "xml", "yaml": "yaml", "csv": "csv", "aiken": "txt"}[fmt]
     st.download_button(t("bank.export_do"), data=_export, file_name=f"questions.{suffix}", key="bank_export_do",
-                       icon=":material/download:", disabled=scope == "selection" and not picked)
+                       icon=":material/download:", disabled=scope == "selection" and not picked, on_click="ignore")
 
 if len(picked) == 1:
     rec = fetch(lambda s: bank.question_record(s, actor, question_id=picked[0]))

@@ -155,4 +155,4 @@ else:
         with db() as s:
             return courses.export_package(s, actor, course_id=course_id)
     st.download_button(t("courses.export_do"), data=_package, file_name=f"{course_id}.zip", mime="application/zip",
-                       icon=":material/download:", key=f"ce_export_{course_id}")
+                       icon=":material/download:", key=f"ce_export_{course_id}", on_click="ignore")

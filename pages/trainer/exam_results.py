@@ -60,7 +60,7 @@ def _export() -> bytes:          # built when clicked
 
 st.download_button(t("tresults.export"), data=_export, file_name=f"exam-{exam_id}-results.xlsx", key="tresults_export",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", icon=":material/download:",
-                   disabled=not res.attempts)
+                   disabled=not res.attempts, on_click="ignore")
 
 if not res.attempts:
     st.info(t("tresults.none"))

@@ -21,7 +21,7 @@ if msg := st.session_state.pop("qimport_flash", None):
 with st.container(border=True):
     st.markdown(t("qimport.intro"))
     st.download_button(t("qimport.template"), data=xlsx.template, file_name="题目导入模板.xlsx", icon=":material/download:",
-                       key="qimport_template", mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+                       key="qimport_template", on_click="ignore", mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 course_list = fetch(lambda s: bank.courses(s, actor))
 titles = dict(course_list)
