@@ -241,6 +241,28 @@ def attempt_view(session: Session, actor: Actor, *, attempt_id: int) -> AttemptV
 
 # ---- answering --------------------------------------------------------------------------------------
 
+# save_answer's statements, built once: it runs on every answer change of every examinee (500 at once in
+# bench/exam_saves.py), and building SQLAlchemy statements per call was a third of its CPU time.
+# `FOR SHARE OF attempt` (PostgreSQL; SQLite renders nothing) holds a share lock on the attempt row until the
+# save commits, so a submission (which updates that row) waits for it and then grades it, and a save after
+# the submission sees it closed. SQLite has no row locks: its writers are serialised and the condition of
+# the update runs inside the write.
+_SAVE_READ = (select(AttemptItem.attempt_id, AttemptItem.position, Attempt.user_id, QuestionVersion.data)
+              .join(Attempt, Attempt.id == AttemptItem.attempt_id)
+              .join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
+              .where(AttemptItem.id == bindparam("item_id"))
+              .with_for_update(read=True, of=Attempt))
+_SAVE_WRITE = (update(AttemptItem)
+               .where(AttemptItem.id == bindparam("item_id"), AttemptItem.score.is_(None),
+                      # an item of an open attempt with a score was checked (practice: practice.check_answer)
+                      exists().where(Attempt.id == AttemptItem.attempt_id, Attempt.status == ATTEMPT_OPEN,
+                                     (Attempt.deadline_at == None)  # noqa: E711
+                                     | (Attempt.deadline_at > bindparam("at"))))
+               .values(response=bindparam("response"), saved_at=bindparam("at"), version=AttemptItem.version + 1)
+               .returning(AttemptItem.version))
+_SAVE_WRITE_IF_UNCHANGED = _SAVE_WRITE.where(AttemptItem.version == bindparam("expected_version"))
+
+
 def save_answer(session: Session, actor: Actor, *, item_id: int, response: Any,
                 expected_version: int | None = None) -> int:
     """Write one answer at once (every change is saved); returns the item's new version.
@@ -248,14 +270,11 @@ def save_answer(session: Session, actor: Actor, *, item_id: int, response: Any,
     save is refused (error.answer_changed_elsewhere) instead of overwriting it; pages always pass it
     (None skips that check, for scripts). Refused as well once the attempt is closed
     (error.attempt_closed) or its deadline has passed (error.attempt_overdue, server clock)."""
-    row = session.exec(select(AttemptItem.attempt_id, AttemptItem.position, Attempt.user_id, Attempt.status,
-                              Attempt.deadline_at, QuestionVersion.data)
-                       .join(Attempt, Attempt.id == AttemptItem.attempt_id)
-                       .join(QuestionVersion, QuestionVersion.id == AttemptItem.question_version_id)
-                       .where(AttemptItem.id == item_id)).first()
+    conn = session.connection()      # Core statements: no ORM objects are loaded or changed here
+    row = conn.execute(_SAVE_READ, {"item_id": item_id}).first()
     if row is None:
         raise NotFound(what="item", id=item_id)
-    attempt_id, position, owner, status, deadline_at, record = row
+    attempt_id, position, owner, record = row
     if owner != actor.id:
         raise PermissionDenied("error.not_your_attempt")
     if not valid_response(record, response):
@@ -263,20 +282,12 @@ def save_answer(session: Session, actor: Actor, *, item_id: int, response: Any,
     if isinstance(response, str):
         clean_text(response, field="answer", multiline=True, max_length=20_000)
     at = now()
-    if session.get_bind().dialect.name == "postgresql":
-        # hold a share lock on the attempt row until this save commits, so a submission (which updates
-        # that row) waits for it and then grades it, and a save after the submission sees it closed.
-        # SQLite has no row locks: its writers are serialised and the condition below runs inside the write.
-        session.exec(select(Attempt.id).where(Attempt.id == attempt_id).with_for_update(read=True)).all()
-    still_open = exists().where(Attempt.id == AttemptItem.attempt_id, Attempt.status == ATTEMPT_OPEN,
-                                (Attempt.deadline_at == None) | (Attempt.deadline_at > at))  # noqa: E711
-    # an item of an open attempt with a score was checked (practice: services/practice.check_answer): locked
-    stmt = (update(AttemptItem).where(AttemptItem.id == item_id, still_open, AttemptItem.score.is_(None))
-            .values(response=response, saved_at=at, version=AttemptItem.version + 1)
-            .returning(AttemptItem.version).execution_options(synchronize_session=False))
-    if expected_version is not None:
-        stmt = stmt.where(AttemptItem.version == expected_version)
-    new_version = session.execute(stmt).scalar_one_or_none()
+    params = {"item_id": item_id, "at": at, "response": response}
+    if expected_version is None:
+        new_version = conn.execute(_SAVE_WRITE, params).scalar_one_or_none()
+    else:
+        new_version = conn.execute(_SAVE_WRITE_IF_UNCHANGED, {**params, "expected_version": expected_version}
+                                   ).scalar_one_or_none()
     if new_version is None:
         status, deadline_at = session.exec(select(Attempt.status, Attempt.deadline_at).where(Attempt.id == attempt_id)).one()
         if status != ATTEMPT_OPEN:
