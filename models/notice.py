@@ -36,9 +36,9 @@ ANALYTICS_INDEXES = (
     Index("ix_ledger_year_user_hours", LedgerEntry.__table__.c.year, LedgerEntry.__table__.c.user_id,
           LedgerEntry.__table__.c.hours),
     Index("ix_attempt_status_deadline", Attempt.__table__.c.status, Attempt.__table__.c.deadline_at),
-    # exam KPIs read this index alone: the window, who, and the result
+    # exam KPIs and pass rates by exam read this index alone: the window, who, the result, which exam (0014)
     Index("ix_attempt_kind_submitted", *(Attempt.__table__.c[c] for c in (
-        "kind", "submitted_at", "status", "user_id", "passed", "score", "max_score", "course_id"))),
+        "kind", "submitted_at", "status", "user_id", "passed", "score", "max_score", "course_id", "exam_id"))),
     Index("ix_course_completion_course_at", CourseCompletion.__table__.c.course_id,
           CourseCompletion.__table__.c.completed_at, CourseCompletion.__table__.c.user_id),
     # migration 0012: one person's exams and completions read from the index alone (drill-down)
