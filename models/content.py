@@ -61,6 +61,7 @@ class LessonFile(SQLModel, table=True):
 class Question(SQLModel, table=True):
     """A question's identity; its content lives in immutable versions."""
     __tablename__ = "question"
+    __table_args__ = (Index("ix_question_active_course", "active", "course_id"),)   # migration 0005
     id: str = Field(primary_key=True, max_length=64)
     course_id: str | None = Field(default=None, foreign_key="course.id", index=True)
     current_version: int = 1
