@@ -326,7 +326,8 @@ def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters],
 
     joins, pc = [], {}
     if use_person_rollup(session, periods):
-        joins, pc = _person_year_figures(periods, course_ids, grouped=session.get_bind().dialect.name != "sqlite")
+        joins, pc = _person_year_figures(periods, course_ids, grouped=session.get_bind().dialect.name != "sqlite",
+                                         members=None if whole else members)
     else:
         exams, done = _raw_person_figures(periods, course_ids, whole, members)
         joins = [(exams, exams.c.user_id == User.id)] + ([(done, done.c.user_id == User.id)] if done is not None else [])
@@ -389,13 +390,15 @@ def use_person_rollup(session: Session, periods: Sequence[Filters]) -> bool:
     return True
 
 
-def _person_year_figures(periods: Sequence[Filters], course_ids: list[str], *, grouped: bool = False):
+def _person_year_figures(periods: Sequence[Filters], course_ids: list[str], *, grouped: bool = False,
+                         members=None):
     """Per person, from PersonYearTotal, for the main query's joins: (exams, done) as lists of
     (alias, on-clause, columns) -- exams of year k are a primary-key look-up (user_id, year); completions
     by the end of year k are the sum over that person's rows of the years up to it: a correlated sum
     (SQLite: two index look-ups per person beat grouping) or, `grouped`, one GROUP BY over the table joined
     by user id (PostgreSQL: it runs a correlated sum as a subplan per person, 20,000 loops, 280 of a
-    city dashboard's 540 ms; the grouped join is a hash join of ~30 ms)."""
+    city dashboard's 540 ms; the grouped join is a hash join of ~30 ms). `members`: a part of the tree, whose
+    people alone are grouped."""
     from sqlalchemy.orm import aliased
 
     from models.rollups import PersonYearTotal
@@ -405,7 +408,8 @@ def _person_year_figures(periods: Sequence[Filters], course_ids: list[str], *, g
         d = aliased(PersonYearTotal, name="pyd")
         done = (select(d.user_id, *[func.sum(case((d.year <= y, d.done), else_=0)).label(f"d{k}")
                                     for k, y in enumerate(years)])
-                .where(d.year <= max(years)).group_by(d.user_id).subquery("pyd"))
+                .where(d.year <= max(years), *([] if members is None else [col(d.user_id).in_(members)]))
+                .group_by(d.user_id).subquery("pyd"))
         joins.append((done, done.c.user_id == User.id))
         cols.update({f"d{k}": done.c[f"d{k}"] for k in range(len(years))})
     for k, y in enumerate(years):
