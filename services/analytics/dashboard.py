@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Float, and_, case, cast, literal, or_, update
 from sqlalchemy.ext.compiler import compiles
@@ -352,17 +353,25 @@ def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters],
         q = q.join(target_, on, isouter=True)
     out = [({}, {}, {}) for _ in periods]
     names = ("active", "hours", "reached", "done", "exam_people", "exam_attempts", "exam_passed", "exam_score_sum")
-    for unit_id, b, n, tsum, *vals in session.exec(q.where(*where).group_by(User.unit_id, bucket)).all():
-        for k, (leaf, dist, _) in enumerate(out):
-            d = leaf.get(unit_id)
-            if d is None:
+    # one row per (unit, 学时 bin): ~3,000 for the city; summed per unit in numpy (a Python loop over the
+    # rows' 20 columns was a tenth of the dashboard's time). Core rows: no ORM objects are wanted here.
+    rows = session.connection().execute(q.where(*where).group_by(User.unit_id, bucket)).all()
+    if rows:
+        arr = np.array(rows, dtype=float)          # NULL sums (nobody matched) become nan: counted as 0
+        np.nan_to_num(arr, copy=False)
+        unit_ids, inverse = np.unique(arr[:, 0].astype(np.int64), return_inverse=True)
+        sums = np.zeros((len(unit_ids), arr.shape[1]))
+        np.add.at(sums, inverse, arr)
+        bins = np.zeros((len(unit_ids), 11), dtype=np.int64)
+        np.add.at(bins, (inverse, arr[:, 1].astype(np.int64)), arr[:, 2].astype(np.int64))
+        for i, unit_id in enumerate(unit_ids.tolist()):
+            row = sums[i].tolist()
+            for k, (leaf, dist, _) in enumerate(out):
                 d = leaf[unit_id] = dict.fromkeys(LEAF_COLUMNS, 0.0)
-            d["people"] += n
-            d["target_sum"] += float(tsum or 0)
-            for name, v in zip(names, vals[8 * k:8 * k + 8]):
-                d[name] += float(v or 0)
-            if k == 0:
-                dist.setdefault(unit_id, [0] * 11)[int(b)] += n
+                d["people"], d["target_sum"] = row[2], row[3]
+                d.update(zip(names, row[4 + 8 * k:12 + 8 * k]))
+                if k == 0:
+                    dist[unit_id] = bins[i].tolist()
     heat_ids = [c for c in course_ids if c in set(heat_courses)]
     if heat_ids:
         hi = bounds[0][1]
