@@ -19,6 +19,7 @@ Assertions use `expect(...)` (retrying), never a one-shot read of something stil
 There are no fixed sleeps anywhere in tests/e2e."""
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -36,7 +37,8 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from config import ROOT
 
-ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
+# screenshots and server logs; E2E_ARTIFACTS gives a second run at the same time its own folder (.ci/run)
+ARTIFACTS = Path(os.environ.get("E2E_ARTIFACTS") or ROOT / "tests" / "e2e" / "artifacts")
 APP = '[data-testid="stApp"]'
 RUN_TIMEOUT = 60_000          # ms; an upper bound only: two shared cores, often busy
 _DONE = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
