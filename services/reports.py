@@ -46,9 +46,23 @@ def _target_expr(session: Session, unit_ids: Sequence[int]):
                 else_=default_lit)
 
 
-def _learners_in(unit_ids: Sequence[int]):
-    return (User.active, col(User.unit_id).in_(unit_ids),
-            col(User.id).in_(select(RoleGrant.user_id).where(RoleGrant.role == "learner")))
+FEW_UNITS = 60
+
+
+def learners_in(unit_ids: Sequence[int] | None, *, rows_lead: bool = False):
+    """Conditions on User: active learners in these units (None: in any unit). A few units: each member's
+    grants are looked up (EXISTS, indexed user_id); many: the learner grants are read once (IN).
+    rows_lead: the query walks other rows (completions) and joins their person; `User.id + 0` keeps
+    SQLite from starting at the learner grants and looking the rows up person by person (twice as slow
+    for the city's completions); PostgreSQL plans it the same either way."""
+    unit = col(User.unit_id).in_(unit_ids) if unit_ids is not None else col(User.unit_id).is_not(None)
+    if unit_ids is not None and len(unit_ids) <= FEW_UNITS:
+        learner = (select(RoleGrant.id).where(RoleGrant.user_id == User.id, RoleGrant.role == "learner")
+                   .correlate(User).exists())
+    else:
+        learner = ((User.id + 0) if rows_lead else col(User.id)).in_(
+            select(RoleGrant.user_id).where(RoleGrant.role == "learner"))
+    return (User.active, unit, learner)
 
 
 def _year_totals(year: int, session: Session | None = None):
@@ -80,7 +94,7 @@ def hours_by_unit(session: Session, actor: Actor, *, year: int | None = None) ->
         select(User.unit_id, func.count(User.id), func.sum(hours), func.max(target),
                func.sum(case((hours >= target, 1), else_=0)))
         .join(totals, totals.c.user_id == User.id, isouter=True)
-        .where(*_learners_in(unit_ids)).group_by(User.unit_id)).all()
+        .where(*learners_in(unit_ids)).group_by(User.unit_id)).all()
     if not rows:
         return pd.DataFrame(columns=columns)
     g = pd.DataFrame(rows, columns=["unit_id", "people", "hours", "target", "reached"])
@@ -105,14 +119,19 @@ class PeoplePage:
     total: int
 
 
-def _people_select(session: Session, actor: Actor, *, year: int, unit_id: int | None, below_target_only: bool):
+def _people_units(session: Session, actor: Actor, unit_id: int | None) -> list[int]:
+    """The units of the drill-down: the HR scope, or the subtree of unit_id within it."""
     allowed = set(subtree_ids(session, scope_paths(actor, "hr")))
     if unit_id is not None:
         unit = session.get(OrgUnit, unit_id)
         if unit is None or unit_id not in allowed:
             raise PermissionDenied("error.out_of_scope")
         allowed &= set(subtree_ids(session, (unit.path,)))
-    unit_ids = sorted(allowed)
+    return sorted(allowed)
+
+
+def _people_select(session: Session, actor: Actor, *, year: int, unit_id: int | None, below_target_only: bool):
+    unit_ids = _people_units(session, actor, unit_id)
     totals = _year_totals(year, session)
     # required courses done at any time up to the end of the year viewed (a course done last year is done)
     required = (select(CourseCompletion.user_id, func.count(CourseCompletion.course_id.distinct()).label("n"))
@@ -127,7 +146,7 @@ def _people_select(session: Session, actor: Actor, *, year: int, unit_id: int | 
                 target.label("target"), gap.label("gap"), func.coalesce(required.c.n, 0).label("required_done"))
          .join(totals, totals.c.user_id == User.id, isouter=True)
          .join(required, required.c.user_id == User.id, isouter=True)
-         .where(*_learners_in(unit_ids)))
+         .where(*learners_in(unit_ids)))
     if below_target_only:
         q = q.where(hours < target)
     return q, gap
@@ -163,6 +182,9 @@ def people_count(session: Session, actor: Actor, *, year: int | None = None, uni
                  below_target_only: bool = False) -> int:
     """How many people the drill-down holds (counted in SQL)."""
     year = year or local_year()
+    if not below_target_only:       # everyone: the learners themselves, without the hours and courses joined
+        unit_ids = _people_units(session, actor, unit_id)
+        return session.exec(select(func.count()).select_from(User).where(*learners_in(unit_ids))).one()
     q, _ = _people_select(session, actor, year=year, unit_id=unit_id, below_target_only=below_target_only)
     return session.exec(select(func.count()).select_from(q.subquery())).one()
 

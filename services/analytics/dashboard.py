@@ -41,7 +41,7 @@ from models import (AnalyticsState, Attempt, Course, CourseCompletion, LedgerEnt
 from models.db import LOCAL_TZ, local_year
 from services.errors import NotFound, PermissionDenied
 from services.permissions import ALL, Actor, scope_paths
-from services.reports import _target_expr, unit_path_label
+from services.reports import _target_expr, learners_in, unit_path_label
 
 # the 学时 distribution: share of the target reached, in tenths; the last bin is "target met"
 DIST_BINS = [f"{10 * i}–{10 * (i + 1)}%" for i in range(10)] + ["≥100%"]
@@ -181,28 +181,9 @@ def course_choices(session: Session) -> dict[str, str]:
                              .order_by(Course.position, Course.id)).all())
 
 
-def _learner_where(unit_ids: Sequence[int] | None, *, rows_lead: bool = False):
-    """Active learners in these units (None: in any unit). A few units: each member's grants are
-    looked up (EXISTS, indexed user_id); many: the learner grants are read once (IN).
-    rows_lead: the query walks other rows (completions) and joins their person; `User.id + 0` keeps
-    SQLite from starting at the learner grants and looking the rows up person by person (twice as slow
-    for the city's completions); PostgreSQL plans it the same either way."""
-    unit = col(User.unit_id).in_(unit_ids) if unit_ids is not None else col(User.unit_id).is_not(None)
-    if unit_ids is not None and len(unit_ids) <= FEW_UNITS:
-        learner = (select(RoleGrant.id).where(RoleGrant.user_id == User.id, RoleGrant.role == "learner")
-                   .correlate(User).exists())
-    else:
-        learner = ((User.id + 0) if rows_lead else col(User.id)).in_(
-            select(RoleGrant.user_id).where(RoleGrant.role == "learner"))
-    return (User.active, unit, learner)
-
-
 def _learner_ids():
     """The ids of every active learner in a unit (a subquery)."""
-    return select(User.id).where(*_learner_where(None))
-
-
-FEW_UNITS = 60
+    return select(User.id).where(*learners_in(None))
 
 
 def _course_ids(session: Session, f: Filters) -> list[str]:
@@ -317,8 +298,8 @@ def _leaf_figures(session: Session, unit_ids: list[int], periods: list[Filters],
     period only). One statement walks the learners once for every period: each person's 学时 (roll-up
     or ledger), exams and completions are summed per person in subqueries and joined by user id, then
     grouped by unit. whole: the scope is every unit (no unit filter needed)."""
-    where = _learner_where(unit_ids) if not whole else _learner_where(None)
-    rows_where = _learner_where(unit_ids, rows_lead=True) if not whole else _learner_where(None, rows_lead=True)
+    where = learners_in(unit_ids) if not whole else learners_in(None)
+    rows_where = learners_in(unit_ids, rows_lead=True) if not whole else learners_in(None, rows_lead=True)
     # a small scope: the per-person subqueries start from its members (indexed user_id), not from everyone
     members = select(User.id).where(col(User.unit_id).in_(unit_ids))
     target = _target_expr(session, unit_ids)
@@ -646,7 +627,7 @@ def weekly_trend(session: Session, scope: Scope, f: Filters) -> pd.DataFrame:
         week = local_week(LedgerEntry.created_at)
         q = (select(week, func.sum(LedgerEntry.hours), func.count())
              .join(User, User.id == LedgerEntry.user_id)
-             .where(*_ledger_where(f, course_ids), *_learner_where(scope.ids),
+             .where(*_ledger_where(f, course_ids), *learners_in(scope.ids),
                     col(LedgerEntry.user_id).in_(select(User.id).where(col(User.unit_id).in_(scope.ids))))
              .group_by(week).order_by(week))
     df = pd.DataFrame(session.exec(q).all(), columns=["week", "hours", "entries"])
@@ -677,7 +658,7 @@ def exam_pass_rates(session: Session, scope: Scope, f: Filters) -> pd.DataFrame:
         # (190 -> 85 ms for the city at 20,000 learners)
         q = q.where((Attempt.user_id + 0).in_(_learner_ids()))
     else:              # a part of the tree: its members' attempts (ix_attempt_user_exam), not everyone's
-        q = (q.join(User, User.id == Attempt.user_id).where(*_learner_where(scope.ids))
+        q = (q.join(User, User.id == Attempt.user_id).where(*learners_in(scope.ids))
              .where(col(Attempt.user_id).in_(select(User.id).where(col(User.unit_id).in_(scope.ids)))))
     if f.course_id:
         q = q.where(_exam_of_course(f.course_id))

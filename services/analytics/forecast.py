@@ -17,9 +17,9 @@ from sqlmodel import Session, col, func, select
 
 from models import Course, CourseCompletion, User
 from models.db import LOCAL_TZ, local_year, utcnow
-from services.analytics.dashboard import (Filters, _learner_where, person_totals, refresh_rollups, resolve_scope,
+from services.analytics.dashboard import (Filters, person_totals, refresh_rollups, resolve_scope,
                                           unit_label)
-from services.reports import _target_expr, unit_path_label
+from services.reports import _target_expr, learners_in, unit_path_label
 
 MIN_DAYS = 30
 
@@ -68,7 +68,7 @@ def _select(session: Session, unit_ids: list[int], year: int, share: float, fore
                 case((at_risk, 1), else_=0).label("at_risk"))
          .join(totals, totals.c.user_id == User.id, isouter=True)
          .join(done, done.c.user_id == User.id, isouter=True)
-         .where(*_learner_where(unit_ids)))
+         .where(*learners_in(unit_ids)))
     return q, or_(at_risk, missing > 0), shortfall, missing, at_risk, len(required_ids)
 
 
