@@ -164,7 +164,7 @@ def people(session: Session, actor: Actor, *, year: int | None = None, unit_id: 
     q = q.order_by(gap.desc(), col(User.username))
     if limit is not None:
         q = q.limit(limit).offset(offset)
-    df = pd.DataFrame(session.exec(q).all(),
+    df = pd.DataFrame(list(map(tuple, session.exec(q).all())),   # tuples: pandas probes a Row for attributes
                       columns=["user_id", "username", "name", "unit_id", "hours", "target", "gap", "required_done"])
     if df.empty:
         return pd.DataFrame(columns=PEOPLE_COLUMNS)

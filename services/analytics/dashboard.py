@@ -630,7 +630,7 @@ def weekly_trend(session: Session, scope: Scope, f: Filters) -> pd.DataFrame:
              .where(*_ledger_where(f, course_ids), *learners_in(scope.ids),
                     col(LedgerEntry.user_id).in_(select(User.id).where(col(User.unit_id).in_(scope.ids))))
              .group_by(week).order_by(week))
-    df = pd.DataFrame(session.exec(q).all(), columns=["week", "hours", "entries"])
+    df = pd.DataFrame(list(map(tuple, session.exec(q).all())), columns=["week", "hours", "entries"])
     df["hours"] = df["hours"].astype(float).round(2)
     df["entries"] = df["entries"].astype(int)
     return df

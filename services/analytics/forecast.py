@@ -90,7 +90,7 @@ def early_warning(session: Session, actor, *, unit_id: int | None = None, year: 
     page = sub.order_by(shortfall.desc(), missing.desc(), col(User.username))
     if limit is not None:
         page = page.limit(limit).offset(offset)
-    df = pd.DataFrame(session.exec(page).all(), columns=["user_id", "username", "name", "unit_id", "hours", "target",
+    df = pd.DataFrame(list(map(tuple, session.exec(page).all())), columns=["user_id", "username", "name", "unit_id", "hours", "target",
                                                           "projected", "shortfall", "required_missing", "at_risk"])
     df["unit"] = df["unit_id"].map(lambda i: unit_path_label(scope.units, i)) if not df.empty else []
     for c in ("hours", "target", "projected", "shortfall"):
