@@ -23,7 +23,7 @@ def table(rows, columns, text_columns=()):
     """Rows for st.data_editor; text columns as strings (missing feedback would be NaN floats)."""
     df = pd.DataFrame(rows, columns=columns)
     for c in text_columns:
-        df[c] = df[c].fillna("").astype(str)
+        df[c] = df[c].astype(object).where(df[c].notna(), "").astype(str)   # (an all-None column is float)
     return df
 
 
