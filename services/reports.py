@@ -168,7 +168,8 @@ def people(session: Session, actor: Actor, *, year: int | None = None, unit_id: 
                       columns=["user_id", "username", "name", "unit_id", "hours", "target", "gap", "required_done"])
     if df.empty:
         return pd.DataFrame(columns=PEOPLE_COLUMNS)
-    all_units = {u.id: u for u in session.exec(select(OrgUnit)).all()}
+    # names and paths only (rows have .name and .path like OrgUnit): no ORM objects for every unit
+    all_units = {u.id: u for u in session.exec(select(OrgUnit.id, OrgUnit.name, OrgUnit.path)).all()}
     df["unit"] = df["unit_id"].map(lambda i: unit_path_label(all_units, i))
     df["hours"] = df["hours"].astype(float).round(2)
     df["target"] = df["target"].astype(float)
