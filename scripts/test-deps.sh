@@ -4,7 +4,9 @@
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
-fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-noto-cjk)
+# not `grep -q`: it exits at the first match, fc-list dies of SIGPIPE, and pipefail calls the fonts missing
+# (then apt-get runs for nothing, and two runs at once collide on its lock)
+fc-list 2>/dev/null | grep -i "noto sans cjk" >/dev/null || need+=(fonts-noto-cjk)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
   echo "tests need: ${need[*]} (run as root or install them)"; exit 1; fi
