@@ -23,3 +23,12 @@ def _no_sign_in_failures_left_over(database):
     with session_scope() as s:
         s.exec(delete(SignInThrottle).where(SignInThrottle.scope == "client"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _in_process_sign_in(monkeypatch):
+    """AppTest signs in inside the session (ui.session.complete_sign_in's st.rerun); the browser's
+    /auth/session path is taken only when server.py has said it serves those routes. A test that imports
+    server.py sets that flag for the process: it must not change what these pages do."""
+    from ui.session import AUTH_ROUTES_ENV
+    monkeypatch.delenv(AUTH_ROUTES_ENV, raising=False)

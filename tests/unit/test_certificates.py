@@ -260,9 +260,12 @@ def test_a_revoked_certificate_prints_as_revoked(session, make_user):
 
 @pytest.fixture
 def server_module(monkeypatch):
-    """server.py imported in this process; the env flag it sets for the app is undone afterwards."""
+    """server.py imported in this process; the env flag it sets for the app is undone afterwards.
+    setenv, not delenv: delenv of an unset variable records nothing to undo, so the "1" that the first
+    `import server` sets stayed for the rest of the run, and every later AppTest sign-in took the
+    browser's /auth/session path (seen when CI ran tests/unit before tests/app on PostgreSQL)."""
     from ui.session import AUTH_ROUTES_ENV
-    monkeypatch.delenv(AUTH_ROUTES_ENV, raising=False)
+    monkeypatch.setenv(AUTH_ROUTES_ENV, "")      # undone after the test: removed again, whatever import set
     import server
     monkeypatch.setattr(server, "_verify_hits", {})
     return server
