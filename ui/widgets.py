@@ -1,4 +1,7 @@
 """Small shared page pieces."""
+from collections import Counter
+from collections.abc import Callable, Sequence
+
 import streamlit as st
 
 from ui.i18n import current_locale
@@ -28,3 +31,17 @@ def countdown_text(seconds: int) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def category_labels(categories: Sequence[str], all_label: str) -> Callable[[str], str]:
+    """A selectbox's labels for a category tree: indented by depth, the last name only, and that name's
+    parent path after it when another branch has a category of the same name (两个"子类" would otherwise read
+    alike in the list and when typed into the filter). "" is `all_label`."""
+    leaves = Counter(c.rsplit("/", 1)[-1] for c in categories)
+
+    def label(c: str) -> str:
+        if not c:
+            return all_label
+        parent, _, leaf = c.rpartition("/")
+        return "　" * c.count("/") + leaf + (f"（{parent}）" if parent and leaves[leaf] > 1 else "")
+    return label

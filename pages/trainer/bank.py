@@ -8,6 +8,7 @@ from services.interchange import QUESTION_TYPES
 from ui.guard import act, fetch, guard
 from ui.i18n import t
 from ui.question_preview import key_block, learner_preview
+from ui.widgets import category_labels
 
 actor = guard("trainer")
 st.title(t("bank.title"))
@@ -27,7 +28,7 @@ with st.container(border=True):
     course_id = c1.selectbox(t("field.course"), [""] + list(titles), key="bank_course",
                              format_func=lambda c: titles.get(c, t("bank.all_courses")))
     category = c2.selectbox(t("bank.category"), [""] + categories, key="bank_category",
-                            format_func=lambda c: ("　" * c.count("/") + c.rsplit("/", 1)[-1]) if c else t("bank.all_categories"))
+                            format_func=category_labels(categories, t("bank.all_categories")))
     qtype = c3.selectbox(t("bank.type"), [""] + list(QUESTION_TYPES), key="bank_type",
                          format_func=lambda q: t(f"qtype.{q}") if q else t("bank.all_types"))
     status = c4.selectbox(t("bank.status"), ["active", "retired", "all"], key="bank_status",

@@ -15,6 +15,7 @@ from ui.fmt import local_time, md_text
 from ui.guard import fetch, guard, show_error
 from ui.i18n import t
 from ui.session import db
+from ui.widgets import category_labels
 
 actor = guard("trainer")
 raw = st.query_params.get("exam")
@@ -87,7 +88,7 @@ if kind == "rules":
             st.markdown("**" + t("texedit.add_rule") + "**")
             a1, a2, a3 = st.columns([3, 2, 2])
             cat = a1.selectbox(t("bank.category"), [""] + categories, key=f"{K}_new_category",
-                               format_func=lambda c: ("　" * c.count("/") + c.rsplit("/", 1)[-1]) if c else t("bank.all_categories"),
+                               format_func=category_labels(categories, t("bank.all_categories")),
                                help=t("texedit.category_help"))
             qtype = a2.selectbox(t("bank.type"), list(QUESTION_TYPES), key=f"{K}_new_type",
                                  format_func=lambda q: t(f"qtype.{q}"))
